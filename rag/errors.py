@@ -1,0 +1,48 @@
+"""Typed errors. The library raises these; only the CLI and the UI turn them
+into messages for people."""
+from __future__ import annotations
+
+
+class SanadError(Exception):
+    """Base class for every error the library raises on purpose."""
+
+
+class ConfigError(SanadError):
+    """A configuration value is invalid."""
+
+
+class SourceError(SanadError):
+    """A source file cannot be read as an article (binary, not UTF-8, empty...)."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class ModelError(SanadError):
+    """The embedding model cannot be found, converted or loaded."""
+
+
+class IndexError_(SanadError):
+    """Base for index problems (named to avoid shadowing the builtin)."""
+
+
+class IndexMissing(IndexError_):
+    """There is no index at the configured place."""
+
+
+class IndexStale(IndexError_):
+    """The index exists but does not match the configuration or the sources."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class IndexCorrupt(IndexError_):
+    """The index files are unreadable or disagree with each other."""
+
+
+class IndexLocked(IndexError_):
+    """Another process is building the index."""

@@ -1,0 +1,387 @@
+"""The index on disk: FAISS vectors, the chunk store, BM25 data and a manifest.
+
+Layout of ``index_dir``::
+
+    current -> gen-<time>-<id>/    symlink to the live generation
+    gen-.../manifest.json          format version, model, chunking, sources
+            chunks.jsonl           one chunk per line, with source offsets
+            sources.jsonl          full source texts (citations cut from them)
+            vectors.npy            float32 passage embeddings, row = chunk
+            faiss.index            inner-product index over the same rows
+            bm25.json              BM25 postings over normalized, stemmed text
+    .lock                          held while a build runs
+
+A build writes a new generation beside the live one and then swaps the
+``current`` symlink with one atomic rename, so a crash, Ctrl-C or kill -9
+mid-build leaves the previous index live and loadable. Rebuilds are
+incremental: chunks and vectors of sources whose bytes did not change are
+reused, removed sources disappear.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .bm25 import BM25
+from .chunking import Chunk, chunk_source
+from .config import Config
+from .errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, IndexStale, SanadError, SourceError
+from .sources import Source, scan_sources
+from .text import TEXT_VERSION, tokenize
+
+FORMAT_VERSION = 1
+CURRENT = "current"
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    path: Path
+    sources: int
+    chunks: int
+    embedded: tuple[str, ...]  # source ids (re-)embedded in this build
+    reused: tuple[str, ...]  # unchanged sources whose vectors were kept
+    removed: tuple[str, ...]
+    skipped: tuple[SourceError, ...]  # unreadable files, not indexed
+    duplicates: tuple[tuple[str, str], ...]
+    seconds: float
+    embedded_chunks: int = 0
+
+
+@dataclass
+class Index:
+    """A loaded, consistent index. Read-only after loading."""
+
+    path: Path
+    manifest: dict
+    chunks: list[Chunk]
+    sources: dict[str, Source]
+    faiss_index: object
+    bm25: BM25
+    vectors: np.ndarray = field(repr=False)
+
+    @property
+    def model(self) -> str:
+        return self.manifest["embedding"]["model"]
+
+    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(chunk position, cosine) of the k nearest chunks."""
+        k = min(k, len(self.chunks))
+        if k <= 0:
+            return []
+        scores, ids = self.faiss_index.search(np.asarray(query_vector, np.float32).reshape(1, -1), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
+        scores = self.bm25.scores(tokenize(query))
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+
+
+# --------------------------------------------------------------------- helpers
+def _json_default(value):
+    return str(value)  # dates and other YAML scalars in front matter
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_jsonl(path: Path, rows) -> None:
+    lines = (json.dumps(r, ensure_ascii=False, default=_json_default) for r in rows)
+    _write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Only one build at a time per index folder (advisory flock; released by
+    the kernel if the process dies)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexLocked(f"another 'rag index' is already building {index_dir}; "
+                              "wait for it to finish and try again") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def manifest_problems(manifest: dict, config: Config) -> list[str]:
+    """How a manifest disagrees with the configuration, in plain words."""
+    problems = []
+    got = manifest.get("format_version")
+    if got != FORMAT_VERSION:
+        return [f"the index has format version {got}; this version of Sanad reads version {FORMAT_VERSION}"]
+    emb = manifest.get("embedding", {})
+    if emb.get("model") != config.model:
+        problems.append(f"the index was built with embedding model '{emb.get('model')}', "
+                        f"the configuration names '{config.model}'")
+    for key in ("query_prompt", "passage_prompt"):
+        if emb.get(key) != getattr(config, key):
+            problems.append(f"the index was built with {key} {emb.get(key)!r}, "
+                            f"the configuration has {getattr(config, key)!r}")
+    built, want = manifest.get("chunking", {}), config.chunking.to_json()
+    for key in ("size", "overlap", "separators", "splitter"):
+        if built.get(key) != want[key]:
+            problems.append(f"chunk {key} is {built.get(key)!r} in the index, {want[key]!r} in the configuration")
+    if manifest.get("text_version") != TEXT_VERSION:
+        problems.append(f"the index used text normalization version {manifest.get('text_version')}, "
+                        f"this Sanad uses {TEXT_VERSION}")
+    return problems
+
+
+def source_problems(manifest: dict, sources_dir: Path) -> list[str]:
+    """Which sources changed, appeared or disappeared since the index was built."""
+    if not Path(sources_dir).is_dir():
+        return []
+    built = {sid: info["sha256"] for sid, info in manifest.get("sources", {}).items()}
+    now = {s.id: s.sha256 for s in scan_sources(sources_dir).sources}
+    problems = [f"source '{sid}' changed since the index was built" for sid in sorted(now.keys() & built.keys())
+                if now[sid] != built[sid]]
+    problems += [f"source '{sid}' is new and not indexed yet" for sid in sorted(now.keys() - built.keys())]
+    problems += [f"source '{sid}' was removed but is still in the index" for sid in sorted(built.keys() - now.keys())]
+    return problems
+
+
+# ----------------------------------------------------------------------- load
+def _read_manifest(gen: Path) -> dict:
+    try:
+        manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexCorrupt(f"{gen} has no manifest.json") from None
+    except (OSError, ValueError) as e:
+        raise IndexCorrupt(f"the index manifest cannot be read ({e})") from None
+    if not isinstance(manifest, dict):
+        raise IndexCorrupt("the index manifest is not a JSON object")
+    return manifest
+
+
+def current_generation(index_dir: Path) -> Path:
+    link = Path(index_dir) / CURRENT
+    if not link.exists():
+        raise IndexMissing(f"there is no index in {index_dir}; build it with 'rag index'")
+    return link.resolve()
+
+
+def read_manifest(index_dir: Path) -> dict:
+    return _read_manifest(current_generation(index_dir))
+
+
+def _read_chunks(gen: Path) -> list[Chunk]:
+    rows = (json.loads(line) for line in (gen / "chunks.jsonl").read_text(encoding="utf-8").splitlines() if line)
+    return [Chunk(r["id"], r["source"], int(r["start"]), int(r["end"]), r["text"]) for r in rows]
+
+
+def _read_sources(gen: Path) -> dict[str, Source]:
+    out = {}
+    for line in (gen / "sources.jsonl").read_text(encoding="utf-8").splitlines():
+        if line:
+            r = json.loads(line)
+            out[r["id"]] = Source(r["id"], r["title"], r["text"], r["path"], r["sha256"], r.get("meta", {}))
+    return out
+
+
+def load(config: Config, *, check_sources: bool = True) -> Index:
+    """Load the live index, refusing one that does not match ``config``.
+
+    Raises IndexMissing, IndexStale (with every problem listed) or IndexCorrupt.
+    """
+    import faiss
+
+    gen = current_generation(config.index_dir)
+    manifest = _read_manifest(gen)
+    problems = manifest_problems(manifest, config)
+    if check_sources and not problems:
+        problems = source_problems(manifest, config.sources_dir)
+    if problems:
+        raise IndexStale(problems)
+    try:
+        chunks = _read_chunks(gen)
+        sources = _read_sources(gen)
+        vectors = np.load(gen / "vectors.npy", mmap_mode="r")
+        fx = faiss.read_index(str(gen / "faiss.index"))
+        bm25 = BM25.from_json(json.loads((gen / "bm25.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
+        raise IndexCorrupt(f"the index in {config.index_dir} is damaged ({type(e).__name__}: {e}); "
+                           "rebuild it with 'rag index --full'") from None
+    n = manifest.get("counts", {}).get("chunks")
+    sizes = {"manifest": n, "chunk store": len(chunks), "FAISS index": fx.ntotal,
+             "vectors": vectors.shape[0], "BM25": bm25.size}
+    if len(set(sizes.values())) != 1:
+        detail = ", ".join(f"{k} {v}" for k, v in sizes.items())
+        raise IndexCorrupt(f"the index files disagree on the number of chunks ({detail}); "
+                           "rebuild it with 'rag index --full'")
+    for c in chunks:
+        src = sources.get(c.source_id)
+        if src is None or src.text[c.start:c.end] != c.text:
+            raise IndexCorrupt(f"chunk {c.id} does not match its source text; rebuild it with 'rag index --full'")
+    return Index(gen, manifest, chunks, sources, fx, bm25, vectors)
+
+
+# ---------------------------------------------------------------------- build
+def _reusable(config: Config) -> tuple[dict, dict[str, list[tuple[Chunk, np.ndarray]]]]:
+    """Chunks and vectors of the live index, per source sha256, if it was
+    built with the same settings; nothing if it was not (or is damaged)."""
+    try:
+        gen = current_generation(config.index_dir)
+        manifest = _read_manifest(gen)
+        if manifest_problems(manifest, config):
+            return {}, {}
+        chunks = _read_chunks(gen)
+        vectors = np.load(gen / "vectors.npy")
+        if len(chunks) != vectors.shape[0]:
+            return {}, {}
+    except (SanadError, OSError, ValueError, KeyError):
+        return {}, {}
+    by_source: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
+    for chunk, vec in zip(chunks, vectors):
+        by_source.setdefault(chunk.source_id, []).append((chunk, vec))
+    reuse = {}
+    for sid, info in manifest.get("sources", {}).items():
+        if sid in by_source:
+            reuse[info["sha256"]] = by_source[sid]
+    return manifest, reuse
+
+
+def build(config: Config, embedder, *, full: bool = False, progress: Progress | None = None) -> BuildReport:
+    """(Re)build the index for ``config.sources_dir`` into ``config.index_dir``."""
+    import faiss
+
+    started = time.perf_counter()
+    progress = progress or (lambda stage, done, total: None)
+    sources_dir, index_dir = Path(config.sources_dir), Path(config.index_dir)
+    if not sources_dir.is_dir():
+        raise ConfigError(f"the sources folder {sources_dir} does not exist")
+    with build_lock(index_dir):
+        scan = scan_sources(sources_dir)
+        if not scan.sources:
+            raise SourceError(sources_dir, "no readable .txt or .md articles in this folder")
+        old_manifest, reuse = _reusable(config)
+        old_ids = set(_previous_sources(index_dir))
+        if full:
+            reuse = {}
+
+        plan: list[tuple[Source, list[Chunk], np.ndarray | None]] = []
+        to_embed: list[Chunk] = []
+        for source in scan.sources:
+            kept = reuse.get(source.sha256)
+            if kept and all(source.text[c.start:c.end] == c.text for c, _ in kept):
+                chunks = [Chunk(c.id, source.id, c.start, c.end, c.text) if c.source_id != source.id else c
+                          for c, _ in kept]  # a renamed file keeps its vectors
+                plan.append((source, chunks, np.stack([v for _, v in kept])))
+            else:
+                chunks = chunk_source(source, config.chunking)
+                plan.append((source, chunks, None))
+                to_embed += chunks
+
+        new_vectors = np.zeros((0, 0), np.float32)
+        if to_embed:
+            parts, bs = [], max(1, config.batch_size)
+            progress("embed", 0, len(to_embed))
+            for i in range(0, len(to_embed), bs):
+                parts.append(embedder.embed_passages([c.text for c in to_embed[i:i + bs]]))
+                progress("embed", min(i + bs, len(to_embed)), len(to_embed))
+            new_vectors = np.concatenate(parts).astype(np.float32)
+            dim = new_vectors.shape[1]
+        else:
+            dim = int(old_manifest["embedding"]["dim"])
+
+        all_chunks: list[Chunk] = []
+        rows, cursor = [], 0
+        for source, chunks, vecs in plan:
+            if vecs is None:
+                vecs = new_vectors[cursor:cursor + len(chunks)]
+                cursor += len(chunks)
+            all_chunks += chunks
+            rows.append(vecs)
+        vectors = np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
+        if vectors.shape[1] != dim:
+            raise IndexCorrupt("reused vectors and new vectors have different dimensions; use --full")
+
+        progress("write", 0, 1)
+        gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        gen.mkdir()
+        fx = faiss.IndexFlatIP(dim)  # exact cosine on normalized vectors
+        fx.add(vectors)
+        faiss.write_index(fx, str(gen / "faiss.index"))
+        with open(gen / "vectors.npy", "wb") as f:
+            np.save(f, vectors)
+            f.flush()
+            os.fsync(f.fileno())
+        _write_jsonl(gen / "chunks.jsonl", ({"id": c.id, "source": c.source_id, "start": c.start,
+                                              "end": c.end, "text": c.text} for c in all_chunks))
+        _write_jsonl(gen / "sources.jsonl", ({"id": s.id, "title": s.title, "path": s.path, "sha256": s.sha256,
+                                               "meta": dict(s.meta), "text": s.text} for s, _, _ in plan))
+        bm25 = BM25.fit([tokenize(c.text) for c in all_chunks])
+        _write_bytes(gen / "bm25.json", json.dumps(bm25.to_json(), ensure_ascii=False).encode("utf-8"))
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "text_version": TEXT_VERSION,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "embedding": {"model": config.model, "dim": dim, "query_prompt": config.query_prompt,
+                          "passage_prompt": config.passage_prompt, "normalized": True},
+            "chunking": config.chunking.to_json(),
+            "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
+            "counts": {"sources": len(plan), "chunks": len(all_chunks)},
+            "sources": {s.id: {"sha256": s.sha256, "path": s.path, "title": s.title, "chunks": len(ch)}
+                        for s, ch, _ in plan},
+        }
+        # The manifest is written last: a generation without one is incomplete.
+        _write_bytes(gen / "manifest.json",
+                     json.dumps(manifest, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8"))
+        _fsync_dir(gen)
+
+        tmp_link = index_dir / f".{CURRENT}-{uuid.uuid4().hex[:8]}"
+        os.symlink(gen.name, tmp_link)
+        os.replace(tmp_link, index_dir / CURRENT)  # the atomic switch
+        _fsync_dir(index_dir)
+        _remove_old_generations(index_dir, keep=gen.name)
+        progress("write", 1, 1)
+
+    embedded = tuple(s.id for s, _, v in plan if v is None)
+    return BuildReport(
+        path=index_dir, sources=len(plan), chunks=len(all_chunks), embedded=embedded,
+        reused=tuple(s.id for s, _, v in plan if v is not None),
+        removed=tuple(sorted(old_ids - {s.id for s, _, _ in plan})),
+        skipped=scan.errors, duplicates=scan.duplicates,
+        seconds=time.perf_counter() - started, embedded_chunks=len(to_embed),
+    )
+
+
+def _previous_sources(index_dir: Path) -> dict:
+    try:
+        return read_manifest(index_dir).get("sources", {})
+    except SanadError:
+        return {}
+
+
+def _remove_old_generations(index_dir: Path, keep: str) -> None:
+    for entry in index_dir.iterdir():
+        if entry.name.startswith("gen-") and entry.name != keep and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.name.startswith(f".{CURRENT}-") and entry.is_symlink():
+            entry.unlink(missing_ok=True)
