@@ -206,7 +206,11 @@ def write_folder(pack: E5Pack, dest: Path) -> None:
     import torch
     from safetensors.torch import save_file
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Normalize, Pooling, Transformer
+    try:  # sentence-transformers >= 6 module paths
+        from sentence_transformers.base.modules import Normalize, Transformer
+        from sentence_transformers.sentence_transformer.modules import Pooling
+    except ImportError:
+        from sentence_transformers.models import Normalize, Pooling, Transformer
 
     with tempfile.TemporaryDirectory(prefix="e5-hf-") as tmp:
         hf = Path(tmp)
@@ -257,6 +261,7 @@ def ensure_folder(cache_dir: Path, source: Path | None = None) -> Path:
     work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=dest.parent))
     try:
         write_folder(read_pack(source), work)
+        os.chmod(work, 0o755)  # mkdtemp makes it private; the model is not secret
         try:
             os.replace(work, dest)
         except OSError:

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.config import Config
+from rag.text import tokenize
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "sources"
+SEED = ROOT.parent / "shared" / "seed-articles"
+
+
+class FakeEmbedder:
+    """Hashed bag of stemmed words: fast, deterministic, similar texts close.
+    Counts what it embeds so tests can see what a rebuild re-embedded."""
+
+    model_id = "fake-bow"
+    dim = 64
+
+    def __init__(self, fail_after: int | None = None):
+        self.embedded: list[str] = []
+        self.fail_after = fail_after
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, np.float32)
+        for tok in tokenize(text) or ["<empty>"]:
+            h = int.from_bytes(hashlib.blake2b(tok.encode(), digest_size=4).digest(), "little")
+            v[h % self.dim] += 1.0
+        return v / np.linalg.norm(v)
+
+    def embed_passages(self, texts):
+        if self.fail_after is not None and len(self.embedded) + len(texts) > self.fail_after:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-build
+        self.embedded += list(texts)
+        return np.stack([self._vec(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
+    def embed_query(self, text):
+        return self._vec(text)
+
+
+@pytest.fixture
+def fake():
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    """A private copy of the real sources, free to edit."""
+    dest = tmp_path / "sources"
+    shutil.copytree(SOURCES, dest)
+    return dest
+
+
+@pytest.fixture
+def config(tmp_path, corpus) -> Config:
+    return Config.load(env={}, sources_dir=corpus, index_dir=tmp_path / "index", model=FakeEmbedder.model_id,
+                       cache_dir=tmp_path / "cache")

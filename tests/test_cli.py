@@ -1,0 +1,49 @@
+"""User mistakes on the command line: one clear line, non-zero exit, no traceback."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+def rag(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "rag", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120, env=env)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["index", "--sources", "/no/such/folder"], "the sources folder /no/such/folder does not exist"),
+])
+def test_user_errors_are_one_line(args, message, tmp_path):
+    r = rag(*args, "--index", str(tmp_path / "ix"))
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"error: {message}"
+    assert "Traceback" not in r.stderr
+
+
+def test_folder_without_articles(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "notes.pdf").write_bytes(b"%PDF-1.4")
+    r = rag("index", "--sources", str(tmp_path / "src"), "--index", str(tmp_path / "ix"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "no readable .txt or .md articles" in r.stderr
+
+
+def test_bad_environment_value(tmp_path):
+    import os
+
+    r = rag("index", env={**os.environ, "SANAD_CHUNK_SIZE": "huge"})
+    assert r.returncode == 1 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_unknown_command_and_help():
+    assert rag("frobnicate").returncode == 2
+    h = rag("index", "--help")
+    assert h.returncode == 0 and "--full" in h.stdout and "--sources" in h.stdout
+
+
+def test_import_rag_does_not_import_torch():
+    code = "import sys, rag, rag.index, rag.embedding, rag.cli; print('torch' in sys.modules, 'faiss' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "False False", out.stderr

@@ -1,0 +1,184 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rag import index as ix
+from rag.errors import IndexCorrupt, IndexLocked, IndexMissing, IndexStale, SourceError
+from conftest import FakeEmbedder
+
+
+def test_build_then_load_round_trip(config, fake):
+    report = ix.build(config, fake)
+    assert report.sources == 5 and report.chunks == len(fake.embedded) > 5
+    loaded = ix.load(config)
+    assert loaded.model == "fake-bow" and len(loaded.chunks) == report.chunks
+    # every chunk is exactly its source's text at its offsets
+    for c in loaded.chunks:
+        assert loaded.sources[c.source_id].text[c.start:c.end] == c.text
+    m = loaded.manifest
+    assert m["format_version"] == ix.FORMAT_VERSION and m["embedding"]["dim"] == FakeEmbedder.dim
+    assert m["chunking"]["size"] == config.chunking.size
+    assert set(m["sources"]) == set(loaded.sources) and all(len(v["sha256"]) == 64 for v in m["sources"].values())
+
+
+def test_search_finds_the_passage(config, fake):
+    ix.build(config, fake)
+    loaded = ix.load(config)
+    q = "كم بلغت رسوم حجز سيارة رودستر؟"
+    (best, _), *_ = loaded.search_bm25(q, 3)
+    assert "50 ألف دولار" in loaded.chunks[best].text
+    (best, _), *_ = loaded.search_dense(fake.embed_query(q), 3)
+    assert loaded.chunks[best].source_id == "musk-altman-roadster-dispute"
+
+
+def test_missing_index(config):
+    with pytest.raises(IndexMissing, match="rag index"):
+        ix.load(config)
+
+
+def test_incremental_rebuild_embeds_only_what_changed(config, fake, corpus):
+    ix.build(config, fake)
+    first = len(fake.embedded)
+
+    again = FakeEmbedder()
+    report = ix.build(config, again)
+    assert again.embedded == [] and len(report.reused) == 5  # nothing changed, nothing embedded
+
+    edited = corpus / "musk-stargate-uae.md"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\nفقرة جديدة أضيفت إلى المقال.\n", encoding="utf-8")
+    (corpus / "altman-musk-2016-video.md").unlink()
+    third = FakeEmbedder()
+    report = ix.build(config, third)
+    assert report.embedded == ("musk-stargate-uae",) and report.removed == ("altman-musk-2016-video",)
+    assert 0 < len(third.embedded) < first
+    loaded = ix.load(config)
+    assert "altman-musk-2016-video" not in {c.source_id for c in loaded.chunks}
+    assert any("فقرة جديدة" in c.text for c in loaded.chunks)
+    # reused vectors are exactly what a full rebuild computes
+    full = ix.build(config, FakeEmbedder(), full=True)
+    assert full.embedded and ix.load(config).vectors.shape == loaded.vectors.shape
+    assert np.allclose(ix.load(config).vectors, loaded.vectors)
+
+
+def test_old_generations_are_removed(config, fake):
+    ix.build(config, fake)
+    ix.build(config, fake, full=True)
+    gens = [p for p in config.index_dir.iterdir() if p.name.startswith("gen-")]
+    assert len(gens) == 1 and (config.index_dir / "current").resolve() == gens[0]
+
+
+def test_interrupted_build_leaves_previous_index_usable(config, fake, corpus):
+    ix.build(config, fake)
+    before = ix.load(config, check_sources=False)
+    (corpus / "new.md").write_text("مقال جديد عن سباق الذكاء الاصطناعي. " * 80, encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        ix.build(config, FakeEmbedder(fail_after=1), full=True)
+    after = ix.load(config, check_sources=False)
+    assert after.path == before.path and len(after.chunks) == len(before.chunks)
+    with pytest.raises(IndexStale, match="'new' is new"):
+        ix.load(config)  # and it says the sources moved on
+
+
+def test_crash_while_writing_a_generation_leaves_previous_index(config, fake, monkeypatch, corpus):
+    ix.build(config, fake)
+    before = ix.load(config).path
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ix, "_write_jsonl", boom)
+    (corpus / "new.md").write_text("نص جديد.", encoding="utf-8")
+    with pytest.raises(OSError):
+        ix.build(config, fake)
+    monkeypatch.undo()
+    assert ix.load(config, check_sources=False).path == before
+    ix.build(config, fake)  # the next build cleans up the half-written generation
+    assert len([p for p in config.index_dir.iterdir() if p.name.startswith("gen-")]) == 1
+
+
+@pytest.mark.parametrize("change, expected", [
+    (dict(model="other/model"), "embedding model 'fake-bow'"),
+    (dict(chunk_size=400), "chunk size is 700 in the index, 400 in the configuration"),
+    (dict(chunk_overlap=10), "chunk overlap is 100"),
+    (dict(query_prompt="سؤال: "), "query_prompt"),
+])
+def test_manifest_mismatch_is_reported_precisely(config, fake, change, expected):
+    ix.build(config, fake)
+    with pytest.raises(IndexStale) as e:
+        ix.load(config.with_values(**change))
+    assert any(expected in p for p in e.value.problems)
+
+
+def test_other_format_version_is_refused(config, fake):
+    ix.build(config, fake)
+    path = config.index_dir / "current" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 99
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexStale, match="format version 99"):
+        ix.load(config)
+    # and a normal build replaces it rather than reusing its vectors
+    again = FakeEmbedder()
+    ix.build(config, again)
+    assert again.embedded and ix.load(config).manifest["format_version"] == ix.FORMAT_VERSION
+
+
+def test_changed_source_makes_index_stale(config, fake, corpus):
+    ix.build(config, fake)
+    p = corpus / "musk-stargate-uae.md"
+    p.write_text(p.read_text(encoding="utf-8").replace("مايو", "يونيو"), encoding="utf-8")
+    with pytest.raises(IndexStale, match="'musk-stargate-uae' changed"):
+        ix.load(config)
+
+
+@pytest.mark.parametrize("damage", ["truncate_faiss", "drop_chunk", "bad_manifest", "edit_chunk_text"])
+def test_damaged_index_is_reported_not_used(config, fake, damage):
+    ix.build(config, fake)
+    gen = config.index_dir / "current"
+    if damage == "truncate_faiss":
+        data = (gen / "faiss.index").read_bytes()
+        (gen / "faiss.index").write_bytes(data[: len(data) // 2])
+    elif damage == "drop_chunk":
+        lines = (gen / "chunks.jsonl").read_text().splitlines()
+        (gen / "chunks.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    elif damage == "bad_manifest":
+        (gen / "manifest.json").write_text("{not json")
+    else:
+        lines = (gen / "chunks.jsonl").read_text().splitlines()
+        row = json.loads(lines[0])
+        row["text"] = "نص مزيف" + row["text"][7:]
+        (gen / "chunks.jsonl").write_text("\n".join([json.dumps(row)] + lines[1:]) + "\n")
+    with pytest.raises(IndexCorrupt):
+        ix.load(config)
+    ix.build(config, FakeEmbedder())  # a rebuild recovers
+    ix.load(config)
+
+
+def test_bad_source_is_skipped_others_indexed(config, fake, corpus):
+    (corpus / "broken.txt").write_bytes("نص".encode("cp1256"))
+    report = ix.build(config, fake)
+    assert report.sources == 5 and [e.path for e in report.skipped] == [str(corpus / "broken.txt")]
+
+
+def test_no_usable_sources_is_an_error(config, fake, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SourceError, match="no readable"):
+        ix.build(config.with_values(sources_dir=empty), fake)
+
+
+def test_second_concurrent_build_is_refused(config, fake):
+    with ix.build_lock(config.index_dir):
+        pid = os.fork()
+        if pid == 0:  # another process tries to build meanwhile
+            try:
+                ix.build(config, FakeEmbedder())
+                os._exit(0)
+            except IndexLocked:
+                os._exit(42)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 42
