@@ -100,8 +100,8 @@ def test_crash_while_writing_a_generation_leaves_previous_index(config, fake, mo
 
 @pytest.mark.parametrize("change, expected", [
     (dict(model="other/model"), "embedding model 'fake-bow'"),
-    (dict(chunk_size=400), "chunk size is 700 in the index, 400 in the configuration"),
-    (dict(chunk_overlap=10), "chunk overlap is 100"),
+    (dict(chunk_size=400), "chunk size is 500 in the index, 400 in the configuration"),
+    (dict(chunk_overlap=10), "chunk overlap is 75 in the index, 10 in the configuration"),
     (dict(query_prompt="سؤال: "), "query_prompt"),
 ])
 def test_manifest_mismatch_is_reported_precisely(config, fake, change, expected):
