@@ -11,7 +11,7 @@ import sys
 
 from . import __version__  # noqa: F401
 from .config import Config
-from .errors import SanadError, SourceError
+from .errors import IndexStale, SanadError, SourceError
 
 EXIT_USER_ERROR = 1
 
@@ -55,6 +55,27 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from .index import current_generation, load
+
+    config = Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
+    index = load(config)  # raises IndexMissing / IndexStale / IndexCorrupt with the details
+    m = index.manifest
+    print(f"index:   {config.index_dir} ({current_generation(config.index_dir).name}, built {m['created_at']})")
+    print(f"model:   {m['embedding']['model']} ({m['embedding']['dim']} dimensions)")
+    print(f"chunks:  {len(index.chunks)} from {len(index.sources)} sources "
+          f"(size {m['chunking']['size']}, overlap {m['chunking']['overlap']})")
+    print("status:  up to date with the configuration and the sources")
+    return 0
+
+
+def _add_location_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sources", metavar="DIR", help="sources folder (default: sources, or $SANAD_SOURCES)")
+    parser.add_argument("--index", metavar="DIR", help="index folder (default: index, or $SANAD_INDEX)")
+    parser.add_argument("--model", metavar="NAME", help="embedding model: a sentence-transformers name or "
+                                                        "folder (default: the embedded multilingual-e5-small)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rag", description="Sanad: grounded answers from Arabic news articles.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -64,11 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Build the index from the sources folder. Unchanged sources are "
                                     "not embedded again; removed sources disappear from the index.")
     ix.add_argument("--full", action="store_true", help="rebuild everything from scratch")
-    ix.add_argument("--sources", metavar="DIR", help="sources folder (default: sources, or $SANAD_SOURCES)")
-    ix.add_argument("--index", metavar="DIR", help="index folder (default: index, or $SANAD_INDEX)")
-    ix.add_argument("--model", metavar="NAME", help="embedding model: a sentence-transformers name or "
-                                                    "folder (default: the embedded multilingual-e5-small)")
+    _add_location_options(ix)
     ix.set_defaults(func=cmd_index)
+    st = sub.add_parser("status", help="check the index against the configuration and the sources",
+                        description="Say whether the index is up to date; exit 1 with each problem if not.")
+    _add_location_options(st)
+    st.set_defaults(func=cmd_status)
     return p
 
 
@@ -78,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SourceError as e:
         print(f"error: {e.path}: {e.reason}", file=sys.stderr)
+    except IndexStale as e:
+        print("error: the index is out of date; run 'rag index' to update it:", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  - {problem}", file=sys.stderr)
     except SanadError as e:
         print(f"error: {e}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -290,8 +290,9 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         for source in scan.sources:
             kept = reuse.get(source.sha256)
             if kept and all(source.text[c.start:c.end] == c.text for c, _ in kept):
-                chunks = [Chunk(c.id, source.id, c.start, c.end, c.text) if c.source_id != source.id else c
-                          for c, _ in kept]  # a renamed file keeps its vectors
+                # a renamed (or copied-then-deleted) file keeps its vectors under its new id
+                chunks = [Chunk(f"{source.id}#{n}", source.id, c.start, c.end, c.text)
+                          for n, (c, _) in enumerate(kept)]
                 plan.append((source, chunks, np.stack([v for _, v in kept])))
             else:
                 chunks = chunk_source(source, config.chunking)

@@ -47,3 +47,32 @@ def test_import_rag_does_not_import_torch():
     code = "import sys, rag, rag.index, rag.embedding, rag.cli; print('torch' in sys.modules, 'faiss' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False False", out.stderr
+
+
+def test_status_reports_missing_then_stale_index(tmp_path):
+    import shutil
+
+    from conftest import FakeEmbedder, SOURCES
+    from rag import index as ix
+    from rag.config import Config
+
+    src = tmp_path / "src"
+    shutil.copytree(SOURCES, src)
+    args = ["status", "--sources", str(src), "--index", str(tmp_path / "ix"), "--model", FakeEmbedder.model_id]
+    r = rag(*args)
+    assert r.returncode == 1 and "there is no index" in r.stderr and "rag index" in r.stderr
+
+    config = Config.load(env={}, sources_dir=src, index_dir=tmp_path / "ix", model=FakeEmbedder.model_id)
+    ix.build(config, FakeEmbedder())
+    r = rag(*args)
+    assert r.returncode == 0 and "up to date" in r.stdout and "fake-bow (64 dimensions)" in r.stdout
+
+    (src / "musk-stargate-uae.md").unlink()
+    (src / "new.txt").write_text("مقال جديد.", encoding="utf-8")
+    r = rag(*args)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines() == [
+        "error: the index is out of date; run 'rag index' to update it:",
+        "  - source 'new' is new and not indexed yet",
+        "  - source 'musk-stargate-uae' was removed but is still in the index",
+    ]

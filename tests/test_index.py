@@ -182,3 +182,52 @@ def test_second_concurrent_build_is_refused(config, fake):
                 os._exit(1)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 42
+
+
+def test_renamed_source_keeps_vectors_under_its_new_id(config, fake, corpus):
+    ix.build(config, fake)
+    (corpus / "musk-stargate-uae.md").rename(corpus / "stargate.md")
+    again = FakeEmbedder()
+    report = ix.build(config, again)
+    assert again.embedded == [] and report.removed == ("musk-stargate-uae",)
+    loaded = ix.load(config)
+    ids = [c.id for c in loaded.chunks if c.source_id == "stargate"]
+    assert ids and ids == [f"stargate#{n}" for n in range(len(ids))]
+
+
+SLOW_BUILD = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from conftest import FakeEmbedder
+from rag import index as ix
+from rag.config import Config
+
+class Slow(FakeEmbedder):
+    def embed_passages(self, texts):
+        print("embedding", flush=True)
+        time.sleep(0.5)
+        return super().embed_passages(texts)
+
+config = Config.load(env={{}}, sources_dir={sources!r}, index_dir={index!r}, model="fake-bow")
+ix.build(config, Slow(), full=True)
+"""
+
+
+def test_kill_9_mid_build_leaves_previous_index_loadable(config, fake, corpus):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ix.build(config, fake)
+    before = ix.load(config)
+    code = SLOW_BUILD.format(tests=str(Path(__file__).parent), sources=str(corpus), index=str(config.index_dir))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "embedding"  # it is mid-build now
+        proc.stdout.readline()
+    finally:
+        proc.kill()  # SIGKILL: no cleanup, no finally blocks
+        proc.wait(timeout=30)
+    after = ix.load(config)
+    assert after.path == before.path and len(after.chunks) == len(before.chunks)
+    ix.build(config, fake)  # the lock died with the process; building again works
