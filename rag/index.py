@@ -36,10 +36,11 @@ from .bm25 import BM25
 from .chunking import Chunk, chunk_source
 from .config import Config
 from .errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, IndexStale, SanadError, SourceError
+from .sentences import Sentence, split_sentences
 from .sources import Source, scan_sources
 from .text import TEXT_VERSION, tokenize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence spans and their vectors
 CURRENT = "current"
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -69,6 +70,8 @@ class Index:
     faiss_index: object
     bm25: BM25
     vectors: np.ndarray = field(repr=False)
+    sentences: list[Sentence] = field(default_factory=list, repr=False)
+    sentence_vectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def model(self) -> str:
@@ -96,6 +99,13 @@ def _json_default(value):
 def _write_bytes(path: Path, data: bytes) -> None:
     with open(path, "wb") as f:
         f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:
+        np.save(f, array)
         f.flush()
         os.fsync(f.fileno())
 
@@ -196,6 +206,18 @@ def _read_chunks(gen: Path) -> list[Chunk]:
     return [Chunk(r["id"], r["source"], int(r["start"]), int(r["end"]), r["text"]) for r in rows]
 
 
+def _read_sentences(gen: Path) -> list[Sentence]:
+    sources = None
+    out = []
+    for line in (gen / "sentences.jsonl").read_text(encoding="utf-8").splitlines():
+        if line:
+            r = json.loads(line)
+            sources = sources or _read_sources(gen)
+            src = sources[r["source"]]
+            out.append(Sentence(r["source"], int(r["start"]), int(r["end"]), src.text[r["start"]:r["end"]]))
+    return out
+
+
 def _read_sources(gen: Path) -> dict[str, Source]:
     out = {}
     for line in (gen / "sources.jsonl").read_text(encoding="utf-8").splitlines():
@@ -223,9 +245,11 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         chunks = _read_chunks(gen)
         sources = _read_sources(gen)
         vectors = np.load(gen / "vectors.npy", mmap_mode="r")
+        sentences = _read_sentences(gen)
+        svectors = np.load(gen / "sentence_vectors.npy")
         fx = faiss.read_index(str(gen / "faiss.index"))
         bm25 = BM25.from_json(json.loads((gen / "bm25.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError) as e:
         raise IndexCorrupt(f"the index in {config.index_dir} is damaged ({type(e).__name__}: {e}); "
                            "rebuild it with 'rag index --full'") from None
     n = manifest.get("counts", {}).get("chunks")
@@ -235,36 +259,62 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         detail = ", ".join(f"{k} {v}" for k, v in sizes.items())
         raise IndexCorrupt(f"the index files disagree on the number of chunks ({detail}); "
                            "rebuild it with 'rag index --full'")
+    if not len(sentences) == svectors.shape[0] == manifest["counts"].get("sentences"):
+        raise IndexCorrupt("the sentence store and its vectors disagree; rebuild it with 'rag index --full'")
     for c in chunks:
         src = sources.get(c.source_id)
         if src is None or src.text[c.start:c.end] != c.text:
             raise IndexCorrupt(f"chunk {c.id} does not match its source text; rebuild it with 'rag index --full'")
-    return Index(gen, manifest, chunks, sources, fx, bm25, vectors)
+    return Index(gen, manifest, chunks, sources, fx, bm25, vectors, sentences, svectors)
 
 
 # ---------------------------------------------------------------------- build
-def _reusable(config: Config) -> tuple[dict, dict[str, list[tuple[Chunk, np.ndarray]]]]:
-    """Chunks and vectors of the live index, per source sha256, if it was
-    built with the same settings; nothing if it was not (or is damaged)."""
+@dataclass(frozen=True, eq=False)
+class _Entry:
+    """One source's share of the index."""
+
+    source: Source
+    chunks: list[Chunk]
+    sentences: list[Sentence]
+    chunk_vectors: np.ndarray | None = None  # None: still to embed
+    sentence_vectors: np.ndarray | None = None
+
+
+def _reusable(config: Config) -> tuple[dict, dict[str, _Entry]]:
+    """The live index's entries by source sha256, if it was built with the
+    same settings; nothing if it was not (or is damaged)."""
     try:
         gen = current_generation(config.index_dir)
         manifest = _read_manifest(gen)
         if manifest_problems(manifest, config):
             return {}, {}
-        chunks = _read_chunks(gen)
-        vectors = np.load(gen / "vectors.npy")
-        if len(chunks) != vectors.shape[0]:
+        chunks, sentences = _read_chunks(gen), _read_sentences(gen)
+        vectors, svectors = np.load(gen / "vectors.npy"), np.load(gen / "sentence_vectors.npy")
+        if len(chunks) != vectors.shape[0] or len(sentences) != svectors.shape[0]:
             return {}, {}
+        sources = _read_sources(gen)
     except (SanadError, OSError, ValueError, KeyError):
         return {}, {}
-    by_source: dict[str, list[tuple[Chunk, np.ndarray]]] = {}
-    for chunk, vec in zip(chunks, vectors):
-        by_source.setdefault(chunk.source_id, []).append((chunk, vec))
     reuse = {}
-    for sid, info in manifest.get("sources", {}).items():
-        if sid in by_source:
-            reuse[info["sha256"]] = by_source[sid]
+    for sid, src in sources.items():
+        ci = [i for i, c in enumerate(chunks) if c.source_id == sid]
+        si = [i for i, x in enumerate(sentences) if x.source_id == sid]
+        reuse[src.sha256] = _Entry(src, [chunks[i] for i in ci], [sentences[i] for i in si],
+                                   vectors[ci], svectors[si])
     return manifest, reuse
+
+
+def _embed_all(embedder, texts: list[str], batch_size: int, progress: Progress) -> np.ndarray:
+    """Embed in batches of similar length (less padding), in the given order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[np.ndarray | None] = [None] * len(texts)
+    progress("embed", 0, len(texts))
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        for i, vec in zip(idx, embedder.embed_passages([texts[i] for i in idx])):
+            out[i] = vec
+        progress("embed", min(b + batch_size, len(texts)), len(texts))
+    return np.asarray(out, dtype=np.float32)
 
 
 def build(config: Config, embedder, *, full: bool = False, progress: Progress | None = None) -> BuildReport:
@@ -285,41 +335,40 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         if full:
             reuse = {}
 
-        plan: list[tuple[Source, list[Chunk], np.ndarray | None]] = []
-        to_embed: list[Chunk] = []
+        entries: list[_Entry] = []
         for source in scan.sources:
             kept = reuse.get(source.sha256)
-            if kept and all(source.text[c.start:c.end] == c.text for c, _ in kept):
+            if kept and all(source.text[c.start:c.end] == c.text for c in kept.chunks):
                 # a renamed (or copied-then-deleted) file keeps its vectors under its new id
-                chunks = [Chunk(f"{source.id}#{n}", source.id, c.start, c.end, c.text)
-                          for n, (c, _) in enumerate(kept)]
-                plan.append((source, chunks, np.stack([v for _, v in kept])))
+                entries.append(_Entry(
+                    source,
+                    [Chunk(f"{source.id}#{n}", source.id, c.start, c.end, c.text) for n, c in enumerate(kept.chunks)],
+                    [Sentence(source.id, x.start, x.end, x.text) for x in kept.sentences],
+                    kept.chunk_vectors, kept.sentence_vectors))
             else:
-                chunks = chunk_source(source, config.chunking)
-                plan.append((source, chunks, None))
-                to_embed += chunks
+                sentences = [Sentence(source.id, a, b, source.text[a:b]) for a, b in split_sentences(source.text)]
+                entries.append(_Entry(source, chunk_source(source, config.chunking), sentences))
 
-        new_vectors = np.zeros((0, 0), np.float32)
-        if to_embed:
-            parts, bs = [], max(1, config.batch_size)
-            progress("embed", 0, len(to_embed))
-            for i in range(0, len(to_embed), bs):
-                parts.append(embedder.embed_passages([c.text for c in to_embed[i:i + bs]]))
-                progress("embed", min(i + bs, len(to_embed)), len(to_embed))
-            new_vectors = np.concatenate(parts).astype(np.float32)
-            dim = new_vectors.shape[1]
+        fresh = [i for i, e in enumerate(entries) if e.chunk_vectors is None]
+        texts = [c.text for i in fresh for c in entries[i].chunks]
+        texts += [x.text for i in fresh for x in entries[i].sentences]
+        if texts:
+            new = _embed_all(embedder, texts, max(1, config.batch_size), progress)
+            dim = new.shape[1]
+            chunk_row, sent_row = 0, sum(len(entries[i].chunks) for i in fresh)
+            for i in fresh:
+                e = entries[i]
+                nc, ns = len(e.chunks), len(e.sentences)
+                entries[i] = _Entry(e.source, e.chunks, e.sentences, new[chunk_row:chunk_row + nc],
+                                    new[sent_row:sent_row + ns])
+                chunk_row, sent_row = chunk_row + nc, sent_row + ns
         else:
             dim = int(old_manifest["embedding"]["dim"])
 
-        all_chunks: list[Chunk] = []
-        rows, cursor = [], 0
-        for source, chunks, vecs in plan:
-            if vecs is None:
-                vecs = new_vectors[cursor:cursor + len(chunks)]
-                cursor += len(chunks)
-            all_chunks += chunks
-            rows.append(vecs)
-        vectors = np.ascontiguousarray(np.concatenate(rows), dtype=np.float32)
+        all_chunks = [c for e in entries for c in e.chunks]
+        all_sentences = [x for e in entries for x in e.sentences]
+        vectors = np.ascontiguousarray(np.concatenate([e.chunk_vectors for e in entries]), dtype=np.float32)
+        svectors = np.concatenate([e.sentence_vectors.reshape(-1, dim) for e in entries]).astype(np.float32)
         if vectors.shape[1] != dim:
             raise IndexCorrupt("reused vectors and new vectors have different dimensions; use --full")
 
@@ -329,14 +378,15 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         fx = faiss.IndexFlatIP(dim)  # exact cosine on normalized vectors
         fx.add(vectors)
         faiss.write_index(fx, str(gen / "faiss.index"))
-        with open(gen / "vectors.npy", "wb") as f:
-            np.save(f, vectors)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_npy(gen / "vectors.npy", vectors)
+        _write_npy(gen / "sentence_vectors.npy", svectors)
         _write_jsonl(gen / "chunks.jsonl", ({"id": c.id, "source": c.source_id, "start": c.start,
                                               "end": c.end, "text": c.text} for c in all_chunks))
-        _write_jsonl(gen / "sources.jsonl", ({"id": s.id, "title": s.title, "path": s.path, "sha256": s.sha256,
-                                               "meta": dict(s.meta), "text": s.text} for s, _, _ in plan))
+        _write_jsonl(gen / "sentences.jsonl", ({"source": x.source_id, "start": x.start, "end": x.end}
+                                                 for x in all_sentences))
+        _write_jsonl(gen / "sources.jsonl", ({"id": e.source.id, "title": e.source.title, "path": e.source.path,
+                                               "sha256": e.source.sha256, "meta": dict(e.source.meta),
+                                               "text": e.source.text} for e in entries))
         bm25 = BM25.fit([tokenize(c.text) for c in all_chunks])
         _write_bytes(gen / "bm25.json", json.dumps(bm25.to_json(), ensure_ascii=False).encode("utf-8"))
         manifest = {
@@ -347,9 +397,9 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
                           "passage_prompt": config.passage_prompt, "normalized": True},
             "chunking": config.chunking.to_json(),
             "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
-            "counts": {"sources": len(plan), "chunks": len(all_chunks)},
-            "sources": {s.id: {"sha256": s.sha256, "path": s.path, "title": s.title, "chunks": len(ch)}
-                        for s, ch, _ in plan},
+            "counts": {"sources": len(entries), "chunks": len(all_chunks), "sentences": len(all_sentences)},
+            "sources": {e.source.id: {"sha256": e.source.sha256, "path": e.source.path, "title": e.source.title,
+                                      "chunks": len(e.chunks)} for e in entries},
         }
         # The manifest is written last: a generation without one is incomplete.
         _write_bytes(gen / "manifest.json",
@@ -363,13 +413,13 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         _remove_old_generations(index_dir, keep=gen.name)
         progress("write", 1, 1)
 
-    embedded = tuple(s.id for s, _, v in plan if v is None)
     return BuildReport(
-        path=index_dir, sources=len(plan), chunks=len(all_chunks), embedded=embedded,
-        reused=tuple(s.id for s, _, v in plan if v is not None),
-        removed=tuple(sorted(old_ids - {s.id for s, _, _ in plan})),
+        path=index_dir, sources=len(entries), chunks=len(all_chunks),
+        embedded=tuple(entries[i].source.id for i in fresh),
+        reused=tuple(e.source.id for i, e in enumerate(entries) if i not in fresh),
+        removed=tuple(sorted(old_ids - {e.source.id for e in entries})),
         skipped=scan.errors, duplicates=scan.duplicates,
-        seconds=time.perf_counter() - started, embedded_chunks=len(to_embed),
+        seconds=time.perf_counter() - started, embedded_chunks=len(texts),
     )
 
 

@@ -1,25 +1,36 @@
 """The library facade: what the app and the CLI use.
 
     sanad = Sanad(Config.load())
-    sanad.ensure_index()          # build it if missing or stale
-    hits = sanad.search("كم بلغت رسوم الحجز؟")
+    sanad.ensure_index()                       # build it if missing or stale
+    answer = sanad.ask("كم بلغت رسوم الحجز؟")
+    answer = sanad.ask("ومتى حدث ذلك؟", history=["كم بلغت رسوم الحجز؟"])
 """
 from __future__ import annotations
 
 import threading
+import time
+from typing import Sequence
 
 from . import index as ix
+from .answer import EMPTY_QUESTION, NOT_A_QUESTION, Answer, Composer, ExtractiveComposer
 from .config import Config
 from .embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale
+from .evidence import SentenceTable, gather
+from .question import analyze
 from .retrieval import Hit, search
+
+INHERITED_WEIGHT = 0.5  # a follow-up's own words count double those it inherits
+MAX_QUESTION_CHARS = 1000  # longer input is cut here (the UI says so); embeddings see 512 tokens anyway
 
 
 class Sanad:
-    def __init__(self, config: Config | None = None, embedder=None):
+    def __init__(self, config: Config | None = None, embedder=None, composer: Composer | None = None):
         self.config = config or Config.load()
         self.embedder = embedder or SentenceTransformerEmbedder.from_config(self.config)
+        self.composer = composer or ExtractiveComposer()
         self._index = None
+        self._table = None
         self._lock = threading.Lock()
 
     @property
@@ -27,6 +38,7 @@ class Sanad:
         with self._lock:
             if self._index is None:
                 self._index = ix.load(self.config)
+                self._table = SentenceTable(self._index)
             return self._index
 
     def ensure_index(self, progress=None) -> ix.BuildReport | None:
@@ -39,7 +51,47 @@ class Sanad:
             report = ix.build(self.config, self.embedder, progress=progress)
             with self._lock:
                 self._index = ix.load(self.config)
+                self._table = SentenceTable(self._index)
             return report
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
-        return search(self.index, self.embedder, query, k)
+        return search(self.index, query, self.embedder.embed_query(query), k)
+
+    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+        """Answer from the sources, or refuse. ``history`` holds the earlier
+        questions of the conversation, oldest first; a follow-up ("ومتى حدث
+        ذلك؟") is retrieved together with the question it follows."""
+        t0 = time.perf_counter()
+        question = (question or "").strip()[:MAX_QUESTION_CHARS]
+        if not question:
+            return Answer("", EMPTY_QUESTION, True)
+        q = analyze(question)
+        if q.request:
+            return Answer(question, NOT_A_QUESTION, True, timings_ms={"total": _ms(t0)})
+        index, table = self.index, self._table
+
+        query, terms = question, dict.fromkeys(q.content, 1.0)
+        if q.follow_up and history:
+            # Retrieve with the question it follows; what it asks is its own.
+            query = f"{history[-1]} {question}"
+            for t in analyze(str(history[-1])).content:
+                terms.setdefault(t, INHERITED_WEIGHT)
+        if q.latin:  # English words cannot be found in Arabic text; names can
+            terms = {table.aliases.get(t, t): w for t, w in terms.items()}
+            terms = {t: w for t, w in terms.items() if t in table.vocabulary}
+
+        t1 = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        t2 = time.perf_counter()
+        hits = search(index, query, vector, k=6)
+        evidence = gather(table, q, terms, vector, [h.position for h in hits])
+        t3 = time.perf_counter()
+        answer = self.composer.compose(q, evidence)
+        t4 = time.perf_counter()
+        timings = {"embed": (t2 - t1) * 1000, "retrieve": (t3 - t2) * 1000, "compose": (t4 - t3) * 1000,
+                   "total": (t4 - t0) * 1000}
+        return Answer(answer.question, answer.answer, answer.refused, answer.citations, answer.related, timings)
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000

@@ -11,12 +11,14 @@ from conftest import FakeEmbedder
 
 def test_build_then_load_round_trip(config, fake):
     report = ix.build(config, fake)
-    assert report.sources == 5 and report.chunks == len(fake.embedded) > 5
     loaded = ix.load(config)
+    assert report.sources == 5 and report.chunks > 5
+    assert len(fake.embedded) == report.chunks + len(loaded.sentences)  # chunks and sentences, once each
     assert loaded.model == "fake-bow" and len(loaded.chunks) == report.chunks
     # every chunk is exactly its source's text at its offsets
-    for c in loaded.chunks:
+    for c in loaded.chunks + loaded.sentences:
         assert loaded.sources[c.source_id].text[c.start:c.end] == c.text
+    assert loaded.sentence_vectors.shape == (len(loaded.sentences), FakeEmbedder.dim)
     m = loaded.manifest
     assert m["format_version"] == ix.FORMAT_VERSION and m["embedding"]["dim"] == FakeEmbedder.dim
     assert m["chunking"]["size"] == config.chunking.size

@@ -1,0 +1,96 @@
+"""What a question asks: its kind (how much, when, who...), its content words,
+whether it leans on an earlier turn, and whether it is a question at all.
+
+Pure functions over text; no model. Works on normalized text so that hamza,
+diacritics and dialect spellings do not matter.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .text import STOPWORDS, normalize, stem, tokenize
+
+# Question words, normalized, by the kind of answer they want. Dialect forms
+# (Gulf, Levantine, Egyptian) beside Modern Standard Arabic, and English.
+KINDS: dict[str, tuple[str, ...]] = {
+    "quantity": ("كم", "بكم", "قديش", "قداش", "اديش", "how much", "how many", "what amount"),
+    "time": ("متي", "امتي", "امتى", "ايمتي", "وقتاش", "في اي عام", "في اي سنه", "اي عام", "اي سنه", "في اي شهر", "اي شهر", "اي يوم",
+             "when", "what year", "which year"),
+    "person": ("من هو", "من هي", "من هم", "مين", "منو", "who", "whom"),
+    "place": ("اين", "وين", "فين", "في اي مدينه", "في اي دوله", "where"),
+    "reason": ("لماذا", "ليش", "ليه", "لم", "why", "for what reason"),
+    "manner": ("كيف", "كيفاش", "how"),
+    "yesno": ("هل", "is", "are", "did", "does", "do", "was", "were", "has", "have", "can"),
+    "what": ("ما", "ماذا", "ماهو", "ماهي", "شو", "ايش", "وش", "ايه", "what", "which"),
+}
+# Words that only frame the question; never content to look for.
+FRAME = frozenset(normalize(w) for w in """
+كم بكم قديش قداش اديش متى امتى ايمتى وقتاش من مين منو أين وين فين لماذا ليش ليه كيف كيفاش هل ما ماذا ماهو ماهي
+شو ايش إيش وش إيه اي أي الذي التي هو هي هم حدث يحدث حصل صار جرى كان كانت يكون قال قالت ذكر ذكرت تذكر
+عام سنه سنة قيمة المقالات المقال المصادر المصدر تقول يقول بحسب حسب اخبرني أخبرني
+اسم بلغ بلغت يبلغ تبلغ بماذا لماذا وماذا اللي إللي الي يلي تبع تبعت بتاع خاص الخاص بأنه أنه إنه بأنها أنها إنها
+عشان علشان بدي ممكن هاد هيك شي شيء أي ايش وش هذي الحين
+how much many when who whom where why what which is are was were did does do has have had can could would
+the a an of to in on at for by with from about did does say said happen happened tell me according article
+and or into that this your you my i its it be been being name called
+""".split())
+# Pronouns and demonstratives that point back at an earlier turn.
+ANAPHORA = frozenset(normalize(w) for w in """
+ذلك ذاك هذا هذه تلك هو هي هم هما حينها وقتها عندها بعدها ذلك الحدث الامر الأمر
+رده ردها ردهم موقفه موقفها قوله قولها عليه عليها منه منها له لها فيه فيها
+it that this he she they them his her their then
+""".split())
+# Requests that are not questions about the sources.
+_NOT_A_QUESTION = re.compile(
+    r"^(?:\W*)(?:اكتب|أكتب|الف|ألف|انظم|أنظم|ترجم|لخص لي نكت|احكي|غن|ارسم|برمج|"
+    r"تجاهل|انس|أنس|اكشف|اعرض|أظهر|اظهر|write|compose|draw|sing|translate|ignore|forget|reveal|pretend|act as|"
+    r"you are now|tell me a joke)\b"
+    r"|(?:قصيد|شعر|نكت|تعليمات|تعليماتك|اوامرك|أوامرك|system prompt|your instructions|your prompt|"
+    r"ignore (?:all |the )?previous|previous instructions|jailbreak)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    kind: str  # one of KINDS, or "other"
+    content: tuple[str, ...]  # normalized, stemmed content words, in order
+    follow_up: bool  # leans on an earlier turn (pronouns, "و..." with few content words)
+    request: bool  # not a question about the sources ("write a poem", "reveal your instructions")
+    latin: bool  # written mostly in Latin script (answers are Arabic all the same)
+
+
+def _kind(norm: str) -> str:
+    padded = f" {norm} "
+    for kind, words in KINDS.items():
+        for w in words:
+            if f" {w} " in padded or padded.startswith(f" {w}") and len(w) > 2 and norm.startswith(w):
+                return kind
+    # attached forms: وكم، فمتى، ولماذا...
+    for kind, words in KINDS.items():
+        for w in words:
+            if " " not in w and re.search(rf"(?:^|\s)[وف]?{re.escape(w)}(?:\s|$)", norm):
+                return kind
+    return "other"
+
+
+def analyze(text: str) -> Question:
+    norm = " ".join(re.findall(r"\w+", normalize(text)))
+    frame_stems = {stem(w) for w in FRAME}
+    content = tuple(t for t in tokenize(text) if t not in frame_stems and t not in STOPWORDS
+                    and not (t[:1] in "وف" and t[1:] in frame_stems))  # ومن، فمتى
+    words = norm.split()
+    refers_back = any(w in ANAPHORA or (w[:1] in "وف" and w[1:] in ANAPHORA) for w in words)
+    starts_with_and = bool(words) and words[0][:1] in "وف" and len(words[0]) > 1 and \
+        _kind(words[0][1:]) != "other"
+    latin = sum(c.isascii() and c.isalpha() for c in text) > sum("\u0600" <= c <= "\u06ff" for c in text)
+    return Question(
+        text=text,
+        kind=_kind(norm),
+        content=content,
+        follow_up=(refers_back or starts_with_and) and len(content) <= 2,
+        request=bool(_NOT_A_QUESTION.search(normalize(text).strip())) if text.strip() else False,
+        latin=latin,
+    )
