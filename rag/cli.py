@@ -6,6 +6,7 @@ traceback (set SANAD_DEBUG=1 to see one).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -69,6 +70,62 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_answer(answer) -> None:
+    print(answer.answer)
+    if answer.citations:
+        print("\nالمصادر:")
+        for c in answer.citations:
+            print(f"[{c.n}] {c.title} ({c.source}, {c.start}-{c.end})")
+    if answer.related:
+        print("\nقد يهمك (مقاطع قريبة، وليست إجابة):")
+        for c in answer.related:
+            print(f"- {c.title} ({c.source}): {c.text}")
+
+
+def _ask_jsonl(sanad, stream) -> int:
+    failed = 0
+    for n, line in enumerate(stream, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("question"), str):
+                raise ValueError('expected an object with a "question" string')
+        except ValueError as e:
+            failed += 1
+            print(json.dumps({"id": None, "error": f"line {n}: {e}"}, ensure_ascii=False), flush=True)
+            continue
+        history = row.get("history") if isinstance(row.get("history"), list) else []
+        answer = sanad.ask(row["question"], [str(h) for h in history])
+        print(json.dumps({"id": row.get("id"), **answer.to_json()}, ensure_ascii=False), flush=True)
+    if failed:
+        print(f"error: {failed} line(s) could not be read; see the \"error\" objects in the output", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .pipeline import Sanad
+
+    config = Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
+    if args.jsonl is None and not (args.question or "").strip():
+        print("error: the question is empty (give one, or use --jsonl)", file=sys.stderr)
+        return EXIT_USER_ERROR
+    sanad = Sanad(config)
+    sanad.warm_up()  # fail early, with the index's own message; timings then exclude loading
+    if args.jsonl is not None:
+        if args.jsonl == "-":
+            return _ask_jsonl(sanad, sys.stdin)
+        with open(args.jsonl, encoding="utf-8") as f:
+            return _ask_jsonl(sanad, f)
+    answer = sanad.ask(args.question, args.history or [])
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        _print_answer(answer)
+    return 0
+
+
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", metavar="DIR", help="sources folder (default: sources, or $SANAD_SOURCES)")
     parser.add_argument("--index", metavar="DIR", help="index folder (default: index, or $SANAD_INDEX)")
@@ -91,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Say whether the index is up to date; exit 1 with each problem if not.")
     _add_location_options(st)
     st.set_defaults(func=cmd_status)
+    ask = sub.add_parser("ask", help="answer a question from the sources, with citations",
+                         description="Answer in Arabic from the indexed sources, quoting and citing them, "
+                                     "or say that the sources do not contain the answer.")
+    ask.add_argument("question", nargs="?", help="the question (Arabic or English)")
+    out = ask.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print one JSON object")
+    out.add_argument("--jsonl", nargs="?", const="-", metavar="FILE",
+                     help='read JSON lines {"id", "question"} from FILE (or stdin) and write one JSON '
+                          "object per line")
+    ask.add_argument("--history", action="append", metavar="QUESTION",
+                     help="an earlier question of the conversation (repeat, oldest first)")
+    _add_location_options(ask)
+    ask.set_defaults(func=cmd_ask)
     return p
 
 

@@ -13,7 +13,7 @@ import re
 
 import numpy as np
 
-from .grounding import answer_type_ok, coverage, idf_weights
+from .grounding import TermSet, answer_type_ok, coverage, idf_weights
 from .question import Question
 from .sentences import Sentence
 from .text import tokenize
@@ -62,8 +62,12 @@ class SentenceTable:
         return [tuple(tokenize(s.text)) for s in self.index.sentences]
 
     @cached_property
-    def title_tokens(self) -> dict[str, tuple[str, ...]]:
-        return {sid: tuple(tokenize(s.title)) for sid, s in self.index.sources.items()}
+    def term_sets(self) -> list[TermSet]:
+        return [TermSet.of(t) for t in self.tokens]
+
+    @cached_property
+    def title_terms(self) -> dict[str, TermSet]:
+        return {sid: TermSet.of(tokenize(s.title)) for sid, s in self.index.sources.items()}
 
     @cached_property
     def idf(self):
@@ -143,9 +147,10 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
             continue
         s = index.sentences[i]
         own = table.tokens[i]
-        context = own + table.title_tokens.get(s.source_id, ())
+        words = table.term_sets[i]
+        context = words | table.title_terms[s.source_id]
         for j in table.neighbours(i):
-            context += table.tokens[j]
+            context = context | table.term_sets[j]
         # The sentence must cover the question's own words; a follow-up's
         # inherited words may sit in the context.
         own_terms = {t: w for t, w in terms.items() if w >= 1.0} or terms
@@ -154,7 +159,7 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
         novel = [t for t in own if t not in terms]
         out.append(Evidence(
             sentence=s, title=index.sources[s.source_id].title, dense=float(sims[i]),
-            coverage=coverage(own_terms, own, table.idf), context_coverage=coverage(terms, context, table.idf),
+            coverage=coverage(own_terms, words, table.idf), context_coverage=coverage(terms, context, table.idf),
             type_ok=answer_type_ok(question.kind, s.text), terms=own, chunk_rank=rank_of.get(i),
             novelty=len(novel) / max(1, len(own)),
             continuation=index.sentences[following] if following is not None else None,

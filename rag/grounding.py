@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from .text import normalize
@@ -53,48 +55,67 @@ _PROCLITICS = "وفبلكيتنا"  # conjunctions, prepositions, verb prefixes
 _PRONOUN_SUFFIXES = ("ه", "ها", "هم", "هما", "ت", "وا")
 
 
-def _variants(word: str) -> set[str]:
-    """The word, without one proclitic, and their consonant skeletons
-    (inner long vowels dropped: انتظار -> انتظر, إطلاق -> اطلق)."""
+@lru_cache(maxsize=100_000)
+def _keys(word: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(forms, reach) of a word. Forms: the word, without one proclitic, and
+    their consonant skeletons (inner long vowels dropped: انتظار -> انتظر).
+    Reach: the forms plus what they shorten to by dropping a pronoun suffix
+    (رده -> رد) or, for stems of four letters or more, one or two final letters.
+    Two words match when the forms of one meet the reach of the other."""
     forms = {word}
     if len(word) >= 4 and word[0] in _PROCLITICS:
         forms.add(word[1:])
-    return forms | {w[:1] + w[1:].translate(_LONG_VOWELS) for w in forms if len(w) >= 3}
+    forms |= {w[:1] + w[1:].translate(_LONG_VOWELS) for w in forms if len(w) >= 3}
+    reach = set(forms)
+    for w in forms:
+        reach.update(w[:-k] for k in (1, 2) if len(w) - k >= 4)
+        reach.update(w[: -len(sfx)] for sfx in _PRONOUN_SUFFIXES if w.endswith(sfx) and len(w) - len(sfx) >= 2)
+    return frozenset(forms), frozenset(reach)
 
 
-def _close(a: str, b: str) -> bool:
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    if not long_.startswith(short):
-        return False
-    extra = long_[len(short):]
-    return (len(short) >= 4 and len(extra) <= 2) or (len(short) >= 2 and extra in _PRONOUN_SUFFIXES)
+@dataclass(frozen=True)
+class TermSet:
+    """The words of a passage, keyed for fast tolerant matching."""
+
+    forms: frozenset[str]
+    reach: frozenset[str]
+
+    @classmethod
+    def of(cls, tokens: Iterable[str]) -> "TermSet":
+        forms, reach = set(), set()
+        for tok in tokens:
+            f, r = _keys(tok)
+            forms |= f
+            reach |= r
+        return cls(frozenset(forms), frozenset(reach))
+
+    def __or__(self, other: "TermSet") -> "TermSet":
+        return TermSet(self.forms | other.forms, self.reach | other.reach)
+
+    def has(self, term: str) -> bool:
+        # Light stems still differ by a clitic, a suffix or a long vowel now
+        # and then (رده / رد, يحجز / حجز, انتظر / انتظار); accept those and
+        # nothing looser: a false match would let a near-miss question through.
+        forms, reach = _keys(term)
+        return not forms.isdisjoint(self.reach) or not reach.isdisjoint(self.forms)
 
 
-def _matches(term: str, tokens: set[str]) -> bool:
-    # Light stems still differ by a clitic, a suffix or a long vowel now and
-    # then (رده / رد, يحجز / حجز, انتظر / انتظار); accept those, and nothing
-    # looser: a false match would let a near-miss question through.
-    if term in tokens:
-        return True
-    mine = _variants(term)
-    for tok in tokens:
-        theirs = _variants(tok)
-        if mine & theirs or any(_close(a, b) for a in mine for b in theirs):
-            return True
-    return False
+def _matches(term: str, tokens: Iterable[str]) -> bool:
+    return TermSet.of(tokens).has(term)
 
 
-def coverage(terms: Mapping[str, float] | Iterable[str], tokens: Iterable[str], idf) -> float:
-    """idf-weighted share of the question's content terms found in ``tokens``.
+def coverage(terms: Mapping[str, float] | Iterable[str], words: "TermSet | Iterable[str]", idf) -> float:
+    """idf-weighted share of the question's content terms found in ``words``.
     ``terms`` may map each term to an extra weight (e.g. 0.5 for a term
     inherited from an earlier turn)."""
     if not isinstance(terms, Mapping):
         terms = dict.fromkeys(terms, 1.0)
     if not terms:
         return 1.0
-    tokens = set(tokens)
+    if not isinstance(words, TermSet):
+        words = TermSet.of(words)
     total = sum(idf(t) * w for t, w in terms.items())
-    return sum(idf(t) * w for t, w in terms.items() if _matches(t, tokens)) / total
+    return sum(idf(t) * w for t, w in terms.items() if words.has(t)) / total
 
 
 def redundant(a: Iterable[str], b: Iterable[str], threshold: float = 0.6) -> bool:

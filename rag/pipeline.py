@@ -54,6 +54,11 @@ class Sanad:
                 self._table = SentenceTable(self._index)
             return report
 
+    def warm_up(self) -> None:
+        """Load the index and the model and run one question, so that the
+        first real question is answered at full speed."""
+        self.ask("ما هو الخبر؟")
+
     def search(self, query: str, k: int = 5) -> list[Hit]:
         return search(self.index, query, self.embedder.embed_query(query), k)
 
