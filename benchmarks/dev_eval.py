@@ -20,7 +20,8 @@ from pathlib import Path
 from rag.answer import ExtractiveComposer, Thresholds
 from rag.config import Config
 from rag.pipeline import Sanad
-from rag.text import normalize
+from rag import devset
+from rag.devset import correct
 
 
 class Recorder:
@@ -35,28 +36,8 @@ class Recorder:
         return self.inner.compose(question, evidence)
 
 
-def load_dev(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def correct(row: dict, answer) -> bool:
-    if not row["answerable"]:
-        return answer.refused
-    if answer.refused:
-        return False
-    cited = {c.source for c in answer.citations}
-    return normalize(row["answer"]) in normalize(answer.answer) and bool(cited & set(row["sources"]))
-
-
 def rates(rows, answers) -> dict:
-    out = {}
-    for split in ("tune", "check", "all"):
-        pairs = [(r, a) for r, a in zip(rows, answers) if split == "all" or r["split"] == split]
-        ans = [correct(r, a) for r, a in pairs if r["answerable"]]
-        una = [correct(r, a) for r, a in pairs if not r["answerable"]]
-        out[split] = {"answerable_correct": sum(ans) / max(1, len(ans)), "n_answerable": len(ans),
-                      "unanswerable_refused": sum(una) / max(1, len(una)), "n_unanswerable": len(una)}
-    return out
+    return {split: devset.rates(rows, answers, split) for split in ("tune", "check", "all")}
 
 
 def main(argv=None):
@@ -70,7 +51,7 @@ def main(argv=None):
     recorder = Recorder()
     sanad = Sanad(Config.load(sources_dir=root / "sources"), composer=recorder)
     sanad.ensure_index()
-    rows = load_dev(args.dev)
+    rows = devset.load(args.dev)
     answers, recorded = [], []
     for row in rows:
         answers.append(sanad.ask(row["question"], row.get("history", [])))

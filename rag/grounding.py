@@ -65,10 +65,12 @@ def _keys(word: str) -> tuple[frozenset[str], frozenset[str]]:
     forms = {word}
     if len(word) >= 4 and word[0] in _PROCLITICS:
         forms.add(word[1:])
-    forms |= {w[:1] + w[1:].translate(_LONG_VOWELS) for w in forms if len(w) >= 3}
+    raw = set(forms)
+    forms |= {w[:1] + w[1:].translate(_LONG_VOWELS) for w in raw if len(w) >= 3}
     reach = set(forms)
     for w in forms:
         reach.update(w[:-k] for k in (1, 2) if len(w) - k >= 4)
+    for w in raw:  # not on skeletons: حكومه -> حكمه must not reach حكم
         reach.update(w[: -len(sfx)] for sfx in _PRONOUN_SUFFIXES if w.endswith(sfx) and len(w) - len(sfx) >= 2)
     return frozenset(forms), frozenset(reach)
 

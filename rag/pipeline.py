@@ -12,7 +12,7 @@ import time
 from typing import Sequence
 
 from . import index as ix
-from .answer import EMPTY_QUESTION, NOT_A_QUESTION, Answer, Composer, ExtractiveComposer
+from .answer import EMPTY_QUESTION, NOT_A_QUESTION, UNCLEAR, Answer, Composer, ExtractiveComposer
 from .config import Config
 from .embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale
@@ -84,6 +84,8 @@ class Sanad:
         if q.latin:  # English words cannot be found in Arabic text; names can
             terms = {table.aliases.get(t, t): w for t, w in terms.items()}
             terms = {t: w for t, w in terms.items() if t in table.vocabulary}
+        if not terms:  # nothing to look for: "ومتى حدث ذلك؟" with no earlier turn
+            return Answer(question, UNCLEAR, True, timings_ms={"total": _ms(t0)})
 
         t1 = time.perf_counter()
         vector = self.embedder.embed_query(query)

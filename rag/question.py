@@ -41,6 +41,8 @@ ANAPHORA = frozenset(normalize(w) for w in """
 رده ردها ردهم موقفه موقفها قوله قولها عليه عليها منه منها له لها فيه فيها
 it that this he she they them his her their then
 """.split())
+_COPULA = frozenset({"هو", "هي", "هم", "هما"})
+_ASKING = frozenset({"ما", "من", "ماذا", "مين", "شو", "ايش", "وما", "ومن", "فما", "فمن"})
 # Requests that are not questions about the sources.
 _NOT_A_QUESTION = re.compile(
     r"^(?:\W*)(?:اكتب|أكتب|الف|ألف|انظم|أنظم|ترجم|لخص لي نكت|احكي|غن|ارسم|برمج|"
@@ -82,7 +84,10 @@ def analyze(text: str) -> Question:
     content = tuple(t for t in tokenize(text) if t not in frame_stems and t not in STOPWORDS
                     and not (t[:1] in "وف" and t[1:] in frame_stems))  # ومن، فمتى
     words = norm.split()
-    refers_back = any(w in ANAPHORA or (w[:1] in "وف" and w[1:] in ANAPHORA) for w in words)
+    refers_back = any(
+        (w in ANAPHORA or (w[:1] in "وف" and w[1:] in ANAPHORA))
+        and not (w in _COPULA and i > 0 and words[i - 1] in _ASKING)  # "ما هي" asks, it does not point back
+        for i, w in enumerate(words))
     starts_with_and = bool(words) and words[0][:1] in "وف" and len(words[0]) > 1 and \
         _kind(words[0][1:]) != "other"
     latin = sum(c.isascii() and c.isalpha() for c in text) > sum("\u0600" <= c <= "\u06ff" for c in text)

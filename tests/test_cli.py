@@ -76,3 +76,8 @@ def test_status_reports_missing_then_stale_index(tmp_path):
         "  - source 'new' is new and not indexed yet",
         "  - source 'musk-stargate-uae' was removed but is still in the index",
     ]
+
+
+def test_ask_needs_a_question(tmp_path):
+    r = rag("ask", "  ", "--index", str(tmp_path / "ix"))
+    assert r.returncode == 1 and r.stderr.strip() == "error: the question is empty (give one, or use --jsonl)"

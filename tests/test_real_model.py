@@ -48,3 +48,47 @@ def test_cli_index_then_incremental(tmp_path):
     assert "Indexed 5 sources (5 embedded, 0 unchanged)" in first.stdout
     second = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert "Indexed 5 sources (0 embedded, 5 unchanged)" in second.stdout
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "ix"
+    r = subprocess.run([sys.executable, "-m", "rag", "index", "--sources", str(SOURCES), "--index", str(path)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def ask(index, *args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "rag", "ask", "--sources", str(SOURCES), "--index", str(index),
+                           *args], capture_output=True, text=True, cwd=ROOT, timeout=600, input=stdin)
+
+
+def test_cli_ask_text_and_json(cli_index):
+    import json
+
+    r = ask(cli_index, "كم بلغت رسوم حجز سيارة رودستر؟")
+    assert r.returncode == 0 and "50 ألف دولار" in r.stdout and "[1]" in r.stdout and "المصادر:" in r.stdout
+    r = ask(cli_index, "--json", "كم يبلغ راتب سام ألتمان؟")
+    out = json.loads(r.stdout)
+    assert set(out) >= {"question", "answer", "refused", "citations", "timings_ms"}
+    assert out["refused"] is True and out["citations"] == []
+
+
+def test_cli_ask_jsonl_keeps_going_past_a_bad_line(cli_index):
+    import json
+
+    lines = ('{"id": 1, "question": "بكم حاول ماسك شراء OpenAI؟"}\nnot json\n'
+             '{"id": "f", "question": "ومتى حجزها؟", "history": ["كم بلغت رسوم حجز سيارة رودستر؟"]}\n')
+    r = ask(cli_index, "--jsonl", stdin=lines)
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [row["id"] for row in rows] == [1, None, "f"]
+    assert "97.4" in rows[0]["answer"] and all(set(c) == {"n", "source", "title", "text", "start", "end"}
+                                                for c in rows[0]["citations"])
+    assert rows[1]["error"].startswith("line 2") and "2018" in rows[2]["answer"]
+    assert r.returncode == 1 and "1 line(s) could not be read" in r.stderr
+
+
+def test_cli_ask_without_an_index(tmp_path):
+    r = ask(tmp_path / "none", "سؤال؟")
+    assert r.returncode == 1 and "there is no index" in r.stderr and "Traceback" not in r.stderr
