@@ -9,6 +9,8 @@ Layout of ``index_dir``::
             vectors.npy            float32 passage embeddings, row = chunk
             faiss.index            inner-product index over the same rows
             bm25.json              BM25 postings over normalized, stemmed text
+            sentences.jsonl        sentence spans (answers quote these)
+            sentence_vectors.npy   their embeddings, row = sentence
     .lock                          held while a build runs
 
 A build writes a new generation beside the live one and then swaps the
