@@ -60,8 +60,8 @@ class Thresholds:
 
     min_coverage: float = 0.2  # in the sentence itself
     min_context_coverage: float = 0.65  # in the sentence, its neighbours and the title
-    min_dense: float = 0.78
-    min_dense_latin: float = 0.76  # English questions: Arabic sentences score lower
+    min_dense: float = 0.82
+    min_dense_latin: float = 0.82  # English questions
     min_context_coverage_latin: float = 0.3  # ... and only their names can be matched
     max_sentences: int = 2
     second_margin: float = 0.08  # a second sentence must score within this of the first

@@ -97,6 +97,45 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._encode(texts, self.passage_prompt, "document")
 
+    def embed_passages_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
+                                  ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage embeddings, plus one embedding per character span of each
+        passage: the mean of the passage's contextual token embeddings inside
+        the span ("late chunking": Günther et al., "Late Chunking: Contextual
+        Chunk Embeddings Using Long-Context Embedding Models", 2024). Sentence
+        vectors then come from the chunk's own forward pass, for free; on our
+        development set they also separate answerable from unanswerable
+        questions better than embedding each sentence alone (EVALUATION.md)."""
+        import torch
+
+        m = self.model
+        prompt = self.passage_prompt
+        if prompt is None:
+            prompt = m.prompts.get("document") or m.prompts.get("passage") or ""
+        dim = self.dim
+        passages = np.zeros((len(texts), dim), np.float32)
+        span_vecs = [np.zeros((len(s), dim), np.float32) for s in spans]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b:b + self.batch_size]
+            enc = m.tokenizer([prompt + texts[i] for i in idx], padding=True, truncation=True,
+                              max_length=m.max_seq_length, return_offsets_mapping=True, return_tensors="pt")
+            offsets = enc.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                out = m(dict(enc))
+            passages[idx] = torch.nn.functional.normalize(out["sentence_embedding"], dim=-1).numpy()
+            tokens, mask = out["token_embeddings"].numpy(), enc["attention_mask"].numpy().astype(bool)
+            for row, i in enumerate(idx):
+                lo, hi = offsets[row, :, 0], offsets[row, :, 1]
+                real = mask[row] & (hi > lo)  # not padding, not <s> or </s>
+                for k, (a, e) in enumerate(spans[i]):
+                    a, e = a + len(prompt), e + len(prompt)
+                    sel = real & (hi > a) & (lo < e)
+                    if sel.any():
+                        v = tokens[row][sel].mean(axis=0)
+                        span_vecs[i][k] = v / (np.linalg.norm(v) or 1.0)
+        return passages, span_vecs
+
     def embed_query(self, text: str) -> np.ndarray:
         """One query, on the latency path: a single forward pass through the
         model's modules, skipping encode()'s batching and sorting (about 3 ms

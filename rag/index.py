@@ -42,7 +42,7 @@ from .sentences import Sentence, split_sentences
 from .sources import Source, scan_sources
 from .text import TEXT_VERSION, tokenize
 
-FORMAT_VERSION = 2  # 2: sentence spans and their vectors
+FORMAT_VERSION = 3  # 2: sentence spans and vectors; 3: late-chunking sentence vectors
 CURRENT = "current"
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -306,17 +306,43 @@ def _reusable(config: Config) -> tuple[dict, dict[str, _Entry]]:
     return manifest, reuse
 
 
-def _embed_all(embedder, texts: list[str], batch_size: int, progress: Progress) -> np.ndarray:
-    """Embed in batches of similar length (less padding), in the given order."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out: list[np.ndarray | None] = [None] * len(texts)
-    progress("embed", 0, len(texts))
-    for b in range(0, len(order), batch_size):
-        idx = order[b:b + batch_size]
-        for i, vec in zip(idx, embedder.embed_passages([texts[i] for i in idx])):
-            out[i] = vec
-        progress("embed", min(b + batch_size, len(texts)), len(texts))
-    return np.asarray(out, dtype=np.float32)
+def _embed_entry(embedder, entry: _Entry, batch_size: int) -> _Entry:
+    """Vectors for one source's chunks and sentences.
+
+    Sentences get the late-chunking vector from the first chunk that holds
+    them whole (embedder.embed_passages_with_spans); a sentence no chunk
+    holds whole, or an embedder without that method, embeds it on its own.
+    """
+    chunks, sentences = entry.chunks, entry.sentences
+    home: dict[int, list[int]] = {}
+    for k, x in enumerate(sentences):
+        for ci, c in enumerate(chunks):
+            if c.start <= x.start and x.end <= c.end:
+                home.setdefault(ci, []).append(k)
+                break
+    late = getattr(embedder, "embed_passages_with_spans", None)
+    svecs: list[np.ndarray | None] = [None] * len(sentences)
+    if late is not None:
+        spans = [[(sentences[k].start - c.start, sentences[k].end - c.start) for k in home.get(ci, [])]
+                 for ci, c in enumerate(chunks)]
+        cvecs, per_chunk = late([c.text for c in chunks], spans)
+        for ci, ks in home.items():
+            for k, vec in zip(ks, per_chunk[ci]):
+                svecs[k] = vec
+    else:
+        cvecs = _batched(embedder, [c.text for c in chunks], batch_size)
+    alone = [k for k, v in enumerate(svecs) if v is None]
+    if alone:
+        for k, vec in zip(alone, _batched(embedder, [sentences[k].text for k in alone], batch_size)):
+            svecs[k] = vec
+    dim = np.asarray(cvecs).shape[1]
+    sv = np.asarray(svecs, dtype=np.float32).reshape(-1, dim)
+    return _Entry(entry.source, chunks, sentences, np.asarray(cvecs, dtype=np.float32), sv)
+
+
+def _batched(embedder, texts: list[str], batch_size: int) -> np.ndarray:
+    parts = [embedder.embed_passages(texts[b:b + batch_size]) for b in range(0, len(texts), batch_size)]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
 
 
 def build(config: Config, embedder, *, full: bool = False, progress: Progress | None = None) -> BuildReport:
@@ -352,18 +378,13 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
                 entries.append(_Entry(source, chunk_source(source, config.chunking), sentences))
 
         fresh = [i for i, e in enumerate(entries) if e.chunk_vectors is None]
-        texts = [c.text for i in fresh for c in entries[i].chunks]
-        texts += [x.text for i in fresh for x in entries[i].sentences]
-        if texts:
-            new = _embed_all(embedder, texts, max(1, config.batch_size), progress)
-            dim = new.shape[1]
-            chunk_row, sent_row = 0, sum(len(entries[i].chunks) for i in fresh)
-            for i in fresh:
-                e = entries[i]
-                nc, ns = len(e.chunks), len(e.sentences)
-                entries[i] = _Entry(e.source, e.chunks, e.sentences, new[chunk_row:chunk_row + nc],
-                                    new[sent_row:sent_row + ns])
-                chunk_row, sent_row = chunk_row + nc, sent_row + ns
+        n_fresh_chunks = sum(len(entries[i].chunks) for i in fresh)
+        if fresh:
+            progress("embed", 0, n_fresh_chunks)
+            for done, i in enumerate(fresh):
+                entries[i] = _embed_entry(embedder, entries[i], max(1, config.batch_size))
+                progress("embed", sum(len(entries[j].chunks) for j in fresh[:done + 1]), n_fresh_chunks)
+            dim = entries[fresh[0]].chunk_vectors.shape[1]
         else:
             dim = int(old_manifest["embedding"]["dim"])
 
@@ -399,6 +420,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
                           "passage_prompt": config.passage_prompt, "normalized": True},
             "chunking": config.chunking.to_json(),
             "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
+            "sentence_vectors": "late chunking: mean of the chunk's token embeddings over the sentence",
             "counts": {"sources": len(entries), "chunks": len(all_chunks), "sentences": len(all_sentences)},
             "sources": {e.source.id: {"sha256": e.source.sha256, "path": e.source.path, "title": e.source.title,
                                       "chunks": len(e.chunks)} for e in entries},
@@ -421,7 +443,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         reused=tuple(e.source.id for i, e in enumerate(entries) if i not in fresh),
         removed=tuple(sorted(old_ids - {e.source.id for e in entries})),
         skipped=scan.errors, duplicates=scan.duplicates,
-        seconds=time.perf_counter() - started, embedded_chunks=len(texts),
+        seconds=time.perf_counter() - started, embedded_chunks=n_fresh_chunks,
     )
 
 

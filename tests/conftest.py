@@ -60,3 +60,13 @@ def corpus(tmp_path) -> Path:
 def config(tmp_path, corpus) -> Config:
     return Config.load(env={}, sources_dir=corpus, index_dir=tmp_path / "index", model=FakeEmbedder.model_id,
                        cache_dir=tmp_path / "cache")
+
+
+class FakeLateEmbedder(FakeEmbedder):
+    """Also offers span vectors, as the real embedder does (late chunking);
+    here a span's vector is simply the vector of its text."""
+
+    def embed_passages_with_spans(self, texts, spans):
+        vecs = self.embed_passages(texts)
+        return vecs, [np.stack([self._vec(t[a:b]) for a, b in s]) if s else np.zeros((0, self.dim), np.float32)
+                      for t, s in zip(texts, spans)]

@@ -233,3 +233,15 @@ def test_kill_9_mid_build_leaves_previous_index_loadable(config, fake, corpus):
     after = ix.load(config)
     assert after.path == before.path and len(after.chunks) == len(before.chunks)
     ix.build(config, fake)  # the lock died with the process; building again works
+
+
+def test_sentence_vectors_come_from_their_chunk_when_the_embedder_can(config):
+    from conftest import FakeLateEmbedder
+
+    late = FakeLateEmbedder()
+    ix.build(config, late, full=True)
+    loaded = ix.load(config)
+    assert len(late.embedded) == len(loaded.chunks)  # one pass over the chunks, nothing else
+    plain = FakeEmbedder()
+    for s, v in zip(loaded.sentences, loaded.sentence_vectors):
+        assert np.allclose(v, plain._vec(s.text))  # each span vector landed on its own sentence

@@ -92,3 +92,20 @@ def test_cli_ask_jsonl_keeps_going_past_a_bad_line(cli_index):
 def test_cli_ask_without_an_index(tmp_path):
     r = ask(tmp_path / "none", "سؤال؟")
     assert r.returncode == 1 and "there is no index" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_late_chunking_vectors(built):
+    import numpy as np
+
+    _, embedder, _ = built
+    text = ("حاول ماسك شراء OpenAI مقابل 97.4 مليار دولار. رُفض العرض بشكل قاطع. "
+            "وفي سبتمبر رفعت xAI دعوى مضادة ضد OpenAI.")
+    spans = [(0, 46), (47, 68)]
+    passages, per_text = embedder.embed_passages_with_spans([text], [spans])
+    assert float(passages[0] @ embedder.embed_passages([text])[0]) > 0.999  # same as the plain pass
+    vecs = per_text[0]
+    assert vecs.shape == (2, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+    alone = embedder.embed_passages([text[a:b] for a, b in spans])
+    assert (vecs * alone).sum(axis=1).min() > 0.75  # close to each sentence embedded alone
+    q = embedder.embed_query("بكم عرض ماسك شراء OpenAI؟")
+    assert float(vecs[0] @ q) > float(vecs[1] @ q)
