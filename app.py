@@ -12,7 +12,7 @@ import sys
 import gradio as gr
 
 from rag import Config, SanadError
-from rag.pipeline import Sanad
+from rag.pipeline import MAX_QUESTION_CHARS, Sanad
 
 CSS = """
 body, .gradio-container { direction: rtl; font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "Segoe UI",
@@ -22,7 +22,6 @@ body, .gradio-container { direction: rtl; font-family: "Noto Naskh Arabic", "Not
 .answer { font-size: 1.1em; line-height: 1.9; unicode-bidi: plaintext; }
 .refusal { color: #555; background: #f4f4f4; border-radius: 8px; padding: 10px 14px; }
 """
-MAX_QUESTION_CHARS = 2000
 
 
 def render(answer) -> str:
