@@ -297,10 +297,15 @@ def _reusable(config: Config) -> tuple[dict, dict[str, _Entry]]:
         sources = _read_sources(gen)
     except (SanadError, OSError, ValueError, KeyError):
         return {}, {}
+    rows_c: dict[str, list[int]] = {}
+    rows_s: dict[str, list[int]] = {}
+    for i, c in enumerate(chunks):
+        rows_c.setdefault(c.source_id, []).append(i)
+    for i, x in enumerate(sentences):
+        rows_s.setdefault(x.source_id, []).append(i)
     reuse = {}
     for sid, src in sources.items():
-        ci = [i for i, c in enumerate(chunks) if c.source_id == sid]
-        si = [i for i, x in enumerate(sentences) if x.source_id == sid]
+        ci, si = rows_c.get(sid, []), rows_s.get(sid, [])
         reuse[src.sha256] = _Entry(src, [chunks[i] for i in ci], [sentences[i] for i in si],
                                    vectors[ci], svectors[si])
     return manifest, reuse
@@ -315,11 +320,12 @@ def _embed_entry(embedder, entry: _Entry, batch_size: int) -> _Entry:
     """
     chunks, sentences = entry.chunks, entry.sentences
     home: dict[int, list[int]] = {}
+    ci = 0  # chunks and sentences both run in text order: one pass
     for k, x in enumerate(sentences):
-        for ci, c in enumerate(chunks):
-            if c.start <= x.start and x.end <= c.end:
-                home.setdefault(ci, []).append(k)
-                break
+        while ci < len(chunks) and chunks[ci].end < x.end:
+            ci += 1
+        if ci < len(chunks) and chunks[ci].start <= x.start:
+            home.setdefault(ci, []).append(k)
     late = getattr(embedder, "embed_passages_with_spans", None)
     svecs: list[np.ndarray | None] = [None] * len(sentences)
     if late is not None:
