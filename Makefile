@@ -25,6 +25,7 @@ index: install
 	$(VENV)/bin/rag index
 
 test: install
+	bash scripts/install-browser.sh
 	$(PY) -m pytest
 
 bench: install

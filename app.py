@@ -1,88 +1,191 @@
-"""Sanad's web page (a first version until the chat UI lands: one answer at
-a time, with its numbered sources; follow-up questions use the history).
+"""Sanad's chat page: Arabic, right to left, answers streamed with clickable
+citations; each answer lists its sources with the quoted passage highlighted
+in its surrounding text. A thin shell over rag.pipeline.Sanad.
 
-    python app.py        # serves on http://127.0.0.1:7860
+    python app.py        # http://127.0.0.1:7860 (see README: configuration)
 """
 from __future__ import annotations
 
 import html
-import os
+import logging
 import sys
+import time
 
 import gradio as gr
 
 from rag import Config, SanadError
+from rag.answer import Answer
 from rag.pipeline import MAX_QUESTION_CHARS, Sanad
 
+log = logging.getLogger("sanad.app")
+
+TITLE = "سند"
+INTRO = ("اسأل بالعربية (أو بالإنجليزية) عن المقالات الإخبارية في المكتبة: الخلاف بين إيلون ماسك وسام ألتمان، "
+         "OpenAI وxAI، مشروع ستارجيت، وسباق ماسك نحو التمويل. يجيب سند من المقالات وحدها، ويقتبس الجملة التي "
+         "استند إليها مع رابط إلى مصدرها، ويقول بوضوح حين لا تتضمن المقالات الإجابة.")
+EXAMPLES = [
+    "كم بلغت رسوم حجز سيارة رودستر التي دفعها ألتمان؟",
+    "بكم حاول ماسك شراء OpenAI؟",
+    "وين كان ماسك لحظة توقيع اتفاق ستارجيت؟",
+    "How much did Nvidia put into xAI's funding round?",
+]
+THINKING = "<div class='thinking'>أبحث في المقالات…</div>"
+TOO_LONG = "السؤال طويل جدًا ({n} حرفًا). الحد الأقصى {max} حرف؛ اختصره ثم أرسله من جديد."
+FAILED = "عذرًا، حدث خطأ غير متوقع أثناء البحث. حاول مرة أخرى بعد قليل."
+UNAVAILABLE = ("المكتبة غير جاهزة: تعذّر تجهيز فهرس المقالات ({reason}). على المسؤول تشغيل الأمر "
+               "<code>rag index</code> ثم إعادة تشغيل الصفحة.")
+
 CSS = """
-body, .gradio-container { direction: rtl; font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "Segoe UI",
-  Tahoma, "Geeza Pro", "Arial", sans-serif; }
-.passage { border: 1px solid #ddd; border-radius: 8px; padding: 10px 14px; margin: 8px 0;
-  unicode-bidi: plaintext; line-height: 1.8; }
-.answer { font-size: 1.1em; line-height: 1.9; unicode-bidi: plaintext; }
-.refusal { color: #555; background: #f4f4f4; border-radius: 8px; padding: 10px 14px; }
+.gradio-container, .gradio-container * { direction: rtl; }
+.gradio-container { font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "Amiri", "Segoe UI", "Tahoma",
+  "Geeza Pro", "Arial", sans-serif !important; max-width: 980px !important; margin: auto; }
+#chat .message-content, .answer, .passage, .refusal { unicode-bidi: plaintext; line-height: 1.9; }
+.answer { font-size: 1.08em; }
+a.cite { text-decoration: none; font-weight: bold; padding: 0 2px; color: #0b5cad; }
+.sources, .related { margin-top: 10px; border-top: 1px solid #ddd; padding-top: 6px; font-size: 0.95em; }
+.sources-title, .related-title { font-weight: bold; margin-bottom: 4px; }
+.source { border-radius: 8px; padding: 6px 10px; margin: 6px 0; background: rgba(127,127,127,0.07); }
+.source:target { outline: 2px solid #e0a800; background: rgba(255, 200, 0, 0.18); }
+.source-title { font-weight: bold; }
+.passage mark { background: #ffe58a; color: inherit; padding: 0 2px; border-radius: 3px; }
+.refusal { color: #555; background: rgba(127,127,127,0.12); border-inline-start: 4px solid #999;
+  border-radius: 6px; padding: 8px 12px; }
+.related .source { opacity: 0.85; }
+.thinking { color: #777; font-style: italic; }
+.example, .example * { unicode-bidi: plaintext; }
+.notice { color: #8a5a00; }
+footer { display: none !important; }
 """
 
 
-def render(answer) -> str:
-    """An answer with its numbered sources, or a refusal with related reading.
-    Everything from questions and sources is escaped: shown, never run."""
-    esc = html.escape
+def _text(s: str) -> str:
+    """Escaped, line breaks kept: shown as text, never run as HTML."""
+    return html.escape(s).replace("\n", "<br>")
+
+
+def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True) -> str:
+    before, cited, after = sanad.context(c)
+    quoted = f"<mark>{_text(cited)}</mark>" if highlight else _text(cited)
+    return (f"<div class='source' id='{anchor}'><div class='source-title' dir='auto'>[{c.n}] {_text(c.title)}</div>"
+            f"<div class='passage' dir='auto'>{_text(before)}{quoted}{_text(after)}</div></div>")
+
+
+def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> str:
+    """The HTML of one reply. ``upto`` words of the answer text, for streaming;
+    the sources appear with the full text. Every piece of text is escaped."""
     if answer.refused:
-        out = f"<div class='refusal' dir='rtl'>{esc(answer.answer)}</div>"
+        out = f"<div class='refusal'>{_text(answer.answer)}</div>"
         if answer.related:
-            out += "<h4 dir='rtl'>قد يهمك (مقاطع قريبة، وليست إجابة):</h4>" + "".join(
-                f"<div class='passage' dir='auto'><b>{esc(c.title)}</b><br>{esc(c.text)}</div>"
-                for c in answer.related)
+            out += ("<div class='related'><div class='related-title'>قد يهمك (مقاطع قريبة من سؤالك، وليست إجابة عنه):"
+                    "</div>" + "".join(_source_block(sanad, c, f"rel-{turn}-{c.n}", highlight=False)
+                                       for c in answer.related)
+                    + "</div>")
         return out
-    sources = "".join(
-        f"<div class='passage' dir='auto'><b>[{c.n}] {esc(c.title)}</b><br>{esc(c.text)}</div>"
-        for c in answer.citations)
-    return f"<div class='answer' dir='auto'>{esc(answer.answer)}</div><h4 dir='rtl'>المصادر</h4>{sources}"
+    parts = []
+    for c in answer.citations:
+        words = c.text.split(" ")
+        if upto is not None:
+            shown, upto = words[:upto], max(0, upto - len(words))
+            if not shown:
+                break
+            if len(shown) < len(words):
+                parts.append(_text(" ".join(shown)))
+                break
+        parts.append(f"{_text(c.text)} <a class='cite' href='#src-{turn}-{c.n}' title='{html.escape(c.title)}'>"
+                     f"[{c.n}]</a>")
+    body = f"<div class='answer' dir='auto'>{' '.join(parts)}</div>"
+    if upto is not None:
+        return body
+    sources = "".join(_source_block(sanad, c, f"src-{turn}-{c.n}") for c in answer.citations)
+    return body + f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>"
 
 
-def build_ui(sanad: Sanad) -> gr.Blocks:
-    def ask(question: str, history: list[str]):
+def _reply(messages: list, content: str) -> list:
+    """The conversation with its last (assistant) message replaced; a new list
+    each time, so every streamed update is a value of its own."""
+    return messages[:-1] + [{"role": "assistant", "content": content}]
+
+
+def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
+    def respond(question: str, messages: list, history: list):
         question = (question or "").strip()
-        if not question:
-            return gr.update(), history
-        if len(question) > MAX_QUESTION_CHARS:
-            return f"<p dir='rtl'>السؤال طويل جدًا؛ الحد الأقصى {MAX_QUESTION_CHARS} حرف.</p>", history
+        if not question:  # empty input does nothing
+            yield gr.update(), messages, history
+            return
+        if len(question) > MAX_QUESTION_CHARS:  # keep the text in the box so nothing is lost
+            notice = TOO_LONG.format(n=len(question), max=MAX_QUESTION_CHARS)
+            yield gr.update(), messages + [{"role": "assistant", "content": f"<div class='notice'>{notice}</div>"}], \
+                history
+            return
+        turn = sum(m["role"] == "assistant" for m in messages) + 1
+        messages = messages + [{"role": "user", "content": _text(question)},
+                               {"role": "assistant", "content": THINKING}]
+        yield "", messages, history
         try:
             answer = sanad.ask(question, history)
-        except SanadError:
-            return "<p dir='rtl'>تعذّرت الإجابة الآن. حاول مرة أخرى بعد قليل.</p>", history
-        return render(answer), (history + [question])[-5:]
+        except Exception:  # noqa: BLE001 - the user sees a friendly line; the log has the details
+            log.exception("answering %r failed", question[:200])
+            yield "", _reply(messages, f"<div class='refusal'>{FAILED}</div>"), history
+            return
+        if not answer.refused:
+            words = sum(len(c.text.split(" ")) for c in answer.citations)
+            for upto in range(4, words, 4):  # stream the quoted sentences, a few words at a time
+                yield "", _reply(messages, render(sanad, answer, turn, upto)), history
+                time.sleep(0.02)
+        yield "", _reply(messages, render(sanad, answer, turn)), (history + [question])[-6:]
 
-    with gr.Blocks(title="سند") as ui:
-        gr.Markdown("# سند\nاسأل عن المقالات الإخبارية في المكتبة (ماسك وألتمان، OpenAI، xAI، ستارجيت…). "
-                    "يجيب سند من المقالات فقط، ويذكر المقطع الذي استند إليه، ويقول ذلك صراحة "
-                    "حين لا تتضمن المقالات الإجابة.", rtl=True)
+    with gr.Blocks(title=TITLE) as ui:
+        gr.Markdown(f"# {TITLE}\n{INTRO}", rtl=True, elem_id="intro")
+        if unavailable:
+            gr.HTML(f"<div class='refusal' id='unavailable'>{unavailable}</div>")
+        chat = gr.Chatbot(elem_id="chat", rtl=True, height=520, show_label=False, buttons=["copy"],
+                          placeholder="<div dir='rtl'>اكتب سؤالك في الأسفل، أو اختر أحد الأمثلة.</div>")
         history = gr.State([])
-        box = gr.Textbox(label="سؤالك", placeholder="مثال: كم بلغت رسوم حجز سيارة رودستر؟", rtl=True)
-        out = gr.HTML()
-        box.submit(ask, [box, history], [out, history])
-        gr.Button("اسأل", variant="primary").click(ask, [box, history], [out, history])
-        gr.Button("محادثة جديدة").click(lambda: ("", []), None, [out, history])
+        with gr.Row():
+            box = gr.Textbox(elem_id="question", show_label=False, rtl=True, scale=8, autofocus=True,
+                             placeholder="اكتب سؤالك هنا… مثال: متى أعلن عن الجيل الثاني من رودستر؟",
+                             interactive=not unavailable)
+            send = gr.Button("إرسال", variant="primary", elem_id="send", scale=1, interactive=not unavailable)
+        with gr.Row():
+            examples = [gr.Button(q, size="sm", elem_classes=["example"], interactive=not unavailable)
+                        for q in EXAMPLES]
+            clear = gr.Button("محادثة جديدة", elem_id="clear", size="sm", variant="secondary")
+        gr.Markdown("كل إجابة اقتباس حرفي من المقالات؛ انقر رقم المصدر [1] لترى المقطع في سياقه.", rtl=True)
+
+        box.submit(respond, [box, chat, history], [box, chat, history])
+        send.click(respond, [box, chat, history], [box, chat, history])
+        for b, q in zip(examples, EXAMPLES):
+            b.click(lambda m, h, q=q: (yield from respond(q, m, h)), [chat, history], [box, chat, history])
+        clear.click(lambda: ("", [], []), None, [box, chat, history], queue=False)
     return ui
 
 
 def main() -> int:
-    config = Config.load()
-    sanad = Sanad(config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        report = sanad.ensure_index(progress=lambda stage, done, total: print(
-            f"\rBuilding the index: {stage} {done}/{total}", end="", file=sys.stderr, flush=True))
+        config = Config.load()
     except SanadError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    if report:
-        print(f"\nIndexed {report.sources} sources, {report.chunks} chunks in {report.seconds:.1f} s", file=sys.stderr)
-    sanad.warm_up()  # load the model now, not on the first question
-    build_ui(sanad).queue(default_concurrency_limit=2).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        share=False, css=CSS,
+    sanad = Sanad(config)
+    unavailable = None
+    try:
+        report = sanad.ensure_index(progress=lambda stage, done, total: print(
+            f"\rBuilding the index: {stage} {done}/{total}", end="", file=sys.stderr, flush=True))
+        if report:
+            print(f"\nIndexed {report.sources} sources, {report.chunks} chunks in {report.seconds:.1f} s",
+                  file=sys.stderr)
+        sanad.warm_up()  # load the model now, not on the first question
+    except SanadError as e:
+        log.error("the index is not usable: %s", e)
+        unavailable = UNAVAILABLE.format(reason=html.escape(type(e).__name__))
+    auth = tuple(config.auth.split(":", 1)) if config.auth else None
+    ui = build_ui(sanad, unavailable)
+    # Two workers: answering is ~30 ms of CPU on a 2-core machine, so more
+    # would only queue inside torch; the queue keeps each session's answers its own.
+    ui.queue(default_concurrency_limit=2, max_size=64).launch(
+        server_name=config.host, server_port=config.port, share=config.share, auth=auth,
+        css=CSS, show_error=False, footer_links=[],
     )
     return 0
 

@@ -107,6 +107,25 @@ class ExtractiveComposer:
         return Answer(question.text, text, False, citations)
 
 
+def surrounding(text: str, start: int, end: int, width: int = 240) -> tuple[str, str, str]:
+    """(before, cited, after): the cited span with up to ``width`` characters
+    of its own paragraph on each side, cut at word boundaries, for showing a
+    citation in context."""
+    para_start = text.rfind("\n", 0, start) + 1
+    para_end = text.find("\n", end)
+    para_end = len(text) if para_end < 0 else para_end
+    lo = max(para_start, start - width)
+    hi = min(para_end, end + width)
+    if lo > para_start:
+        lo = text.find(" ", lo, start) + 1 or lo
+    if hi < para_end:
+        cut = text.rfind(" ", end, hi)
+        hi = cut if cut > 0 else hi
+    before = ("… " if lo > para_start else "") + text[lo:start]
+    after = text[end:hi] + (" …" if hi < para_end else "")
+    return before, text[start:end], after
+
+
 def _cite(e: Evidence, n: int) -> Citation:
     s = e.sentence
     return Citation(n, s.source_id, e.title, s.text, s.start, s.end)

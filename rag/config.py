@@ -32,6 +32,11 @@ class Config:
     cache_dir: Path = field(default_factory=_default_cache)
     chunking: ChunkSettings = ChunkSettings()
     batch_size: int = 16
+    # The web page: loopback only unless configured; no public share link.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = None  # "user:password" turns on basic login
+    share: bool = False
 
     # environment variable -> field name
     ENV = {
@@ -44,6 +49,12 @@ class Config:
         "SANAD_CHUNK_SIZE": "chunk_size",
         "SANAD_CHUNK_OVERLAP": "chunk_overlap",
         "SANAD_BATCH_SIZE": "batch_size",
+        "GRADIO_SERVER_NAME": "host",  # Gradio's own variables are honoured...
+        "GRADIO_SERVER_PORT": "port",
+        "SANAD_HOST": "host",  # ...and ours win when both are set
+        "SANAD_PORT": "port",
+        "SANAD_AUTH": "auth",
+        "SANAD_SHARE": "share",
     }
 
     @classmethod
@@ -64,11 +75,18 @@ class Config:
         try:
             chunking = ChunkSettings(int(size), int(overlap))
             batch = int(values.pop("batch_size", self.batch_size))
+            port = int(values.pop("port", self.port))
         except ValueError as e:
             raise ConfigError(f"a number was expected: {e}") from None
         if batch < 1:
             raise ConfigError(f"batch size must be at least 1 (got {batch})")
+        if not 0 < port < 65536:
+            raise ConfigError(f"port must be between 1 and 65535 (got {port})")
+        if "share" in values:
+            values["share"] = str(values["share"]).strip().lower() in ("1", "true", "yes", "on")
+        if values.get("auth") is not None and ":" not in str(values["auth"]):
+            raise ConfigError("auth must look like user:password")
         for key in ("sources_dir", "index_dir", "cache_dir"):
             if key in values:
                 values[key] = Path(values[key]).expanduser()
-        return replace(self, chunking=chunking, batch_size=batch, **values)
+        return replace(self, chunking=chunking, batch_size=batch, port=port, **values)

@@ -12,7 +12,8 @@ import time
 from typing import Sequence
 
 from . import index as ix
-from .answer import EMPTY_QUESTION, NOT_A_QUESTION, UNCLEAR, Answer, Composer, ExtractiveComposer
+from .answer import (EMPTY_QUESTION, NOT_A_QUESTION, UNCLEAR, Answer, Citation, Composer, ExtractiveComposer,
+                     surrounding)
 from .config import Config
 from .embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale
@@ -58,6 +59,10 @@ class Sanad:
         """Load the index and the model and run one question, so that the
         first real question is answered at full speed."""
         self.ask("ما هو الخبر؟")
+
+    def context(self, citation: Citation, width: int = 240) -> tuple[str, str, str]:
+        """(before, cited, after) text around a citation, from its source."""
+        return surrounding(self.index.sources[citation.source].text, citation.start, citation.end, width)
 
     def search(self, query: str, k: int = 5) -> list[Hit]:
         return search(self.index, query, self.embedder.embed_query(query), k)

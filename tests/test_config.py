@@ -24,3 +24,16 @@ def test_environment_then_arguments_override():
 def test_bad_values_are_config_errors(env):
     with pytest.raises(ConfigError):
         Config.load(env=env)
+
+
+def test_server_settings():
+    c = Config.load(env={})
+    assert (c.host, c.port, c.auth, c.share) == ("127.0.0.1", 7860, None, False)  # loopback, no link
+    c = Config.load(env={"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8000"})
+    assert (c.host, c.port) == ("0.0.0.0", 8000)
+    c = Config.load(env={"GRADIO_SERVER_PORT": "8000", "SANAD_PORT": "9000", "SANAD_AUTH": "ali:سر",
+                         "SANAD_SHARE": "1"})
+    assert c.port == 9000 and c.auth == "ali:سر" and c.share is True
+    for env in ({"SANAD_PORT": "70000"}, {"SANAD_AUTH": "nocolon"}):
+        with pytest.raises(ConfigError):
+            Config.load(env=env)

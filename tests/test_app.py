@@ -1,0 +1,75 @@
+"""The page's rendering, without a browser (tests/test_browser.py has one)."""
+import pytest
+
+import app
+from rag import index as ix
+from rag.answer import Answer, Citation, ExtractiveComposer, Thresholds
+from rag.config import Config
+from rag.pipeline import Sanad
+from conftest import SOURCES, FakeEmbedder
+
+
+@pytest.fixture(scope="module")
+def sanad(tmp_path_factory):
+    config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path_factory.mktemp("app") / "index",
+                         model=FakeEmbedder.model_id)
+    fake = FakeEmbedder()
+    ix.build(config, fake)
+    return Sanad(config, embedder=fake, composer=ExtractiveComposer(Thresholds(min_dense=0, min_dense_latin=0)))
+
+
+def test_answer_has_links_to_sources_with_the_quote_highlighted(sanad):
+    answer = sanad.ask("كم بلغت رسوم حجز سيارة رودستر؟")
+    out = app.render(sanad, answer, turn=3)
+    c = answer.citations[0]
+    assert "href='#src-3-1'" in out and "id='src-3-1'" in out
+    assert f"<mark>{app._text(c.text)}</mark>" in out
+    assert "class='refusal'" not in out
+
+
+def test_refusal_looks_different_and_related_reading_is_not_highlighted(sanad):
+    out = app.render(sanad, sanad.ask("كم يبلغ راتب سام ألتمان؟"), turn=1)
+    assert out.startswith("<div class='refusal'>") and "قد يهمك" in out
+    assert "<mark>" not in out and "href='#" not in out
+
+
+def test_streaming_shows_words_before_sources(sanad):
+    answer = sanad.ask("كم بلغت رسوم حجز سيارة رودستر؟")
+    partial = app.render(sanad, answer, turn=1, upto=4)
+    assert "class='sources'" not in partial and len(partial) < len(app.render(sanad, answer, turn=1))
+
+
+def test_html_in_sources_and_questions_is_escaped(sanad):
+    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+    text = sanad.index.sources["musk-stargate-uae"].text
+    fake = Answer(evil, "x", False, (Citation(1, "musk-stargate-uae", evil, text[:20], 0, 20),))
+    out = app.render(sanad, fake, turn=1)
+    assert "<script>" not in out and "<img" not in out and "&lt;script&gt;" in out
+    assert app._text("a\n<b>") == "a<br>&lt;b&gt;"
+
+
+def test_respond_ignores_empty_and_keeps_too_long_input(sanad):
+    respond = _respond(sanad)
+    assert list(respond("   ", [], [])) == [(app.gr.update(), [], [])]
+    (box, messages, history), = list(respond("س" * 5000, [], []))
+    assert box == app.gr.update() and "الحد الأقصى" in messages[-1]["content"] and history == []
+
+
+def test_respond_streams_then_records_the_question_for_follow_ups(sanad):
+    steps = list(_respond(sanad)("كم بلغت رسوم حجز سيارة رودستر؟", [], []))
+    assert steps[0][1][-1]["content"] == app.THINKING
+    box, messages, history = steps[-1]
+    assert box == "" and history == ["كم بلغت رسوم حجز سيارة رودستر؟"] and "class='sources'" in messages[-1]["content"]
+    assert len(steps) > 3  # streamed in several updates
+
+
+def test_a_failure_becomes_a_friendly_message(sanad, monkeypatch):
+    monkeypatch.setattr(sanad, "ask", lambda *a, **k: 1 / 0)
+    box, messages, history = list(_respond(sanad)("سؤال عن ماسك؟", [], []))[-1]
+    assert app.FAILED in messages[-1]["content"] and "ZeroDivision" not in messages[-1]["content"]
+
+
+def _respond(sanad):
+    ui = app.build_ui(sanad)
+    fns = [f.fn for f in ui.fns.values() if getattr(f.fn, "__name__", "") == "respond"]
+    return fns[0]

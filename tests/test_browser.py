@@ -1,0 +1,142 @@
+"""The real app in a real browser: Debian's headless Chromium, driven by
+Playwright (no browser download). Screenshots go to test-artifacts/."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, SOURCES
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
+    pytestmark.append(pytest.mark.skip(reason="Chromium is not installed (apt-get install -y chromium)"))
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "SANAD_SOURCES": str(SOURCES),
+           "SANAD_INDEX": str(tmp_path_factory.mktemp("browser") / "index"), "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 300  # builds the index first: the app's own start-up path
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            log.seek(0)
+            pytest.fail(f"app.py exited early:\n{log.read()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(1)
+    else:
+        proc.kill()
+        pytest.fail("app.py did not start listening in time")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update"])
+        yield b
+        b.close()
+
+
+def ask(page, question: str):
+    page.fill("#question textarea", question)
+    page.press("#question textarea", "Enter")
+
+
+def replies(page) -> int:
+    return page.evaluate("document.querySelectorAll('#chat .bot-row').length")
+
+
+def wait_reply(page, n: int, selector: str):
+    page.wait_for_function(
+        f"(() => {{ const r = document.querySelectorAll('#chat .bot-row'); return r.length >= {n} && "
+        f"r[{n - 1}].querySelector('{selector}') !== null; }})()", timeout=60_000)
+    return page.locator("#chat .bot-row").nth(n - 1)
+
+
+def test_conversation_in_arabic(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1100, "height": 1100}, locale="ar")
+    page.goto(server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    # right to left throughout
+    for sel in ("#intro", "#chat", "#question textarea"):
+        assert page.evaluate(f"getComputedStyle(document.querySelector('{sel}')).direction") == "rtl", sel
+
+    # an answerable question: answer, inline marker, source with the quote highlighted
+    ask(page, "كم بلغت رسوم حجز سيارة رودستر التي دفعها ألتمان؟")
+    reply = wait_reply(page, 1, ".sources")
+    assert "50 ألف دولار" in reply.locator(".answer").inner_text()
+    mark = reply.locator("#src-1-1 mark").inner_text()
+    assert "50 ألف دولار" in mark and mark in reply.locator(".answer").inner_text()
+    assert "إيلون ماسك وسام ألتمان" in reply.locator("#src-1-1 .source-title").inner_text()
+    reply.locator("a.cite").first.click()
+    assert page.evaluate("location.hash") == "#src-1-1"
+    assert page.evaluate("document.querySelector(':target').id") == "src-1-1"
+    page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
+
+    # a follow-up resolved against the history
+    ask(page, "ومتى حجزها؟")
+    assert "2018" in wait_reply(page, 2, ".sources").locator(".answer").inner_text()
+
+    # an unanswerable question: a refusal that looks different, no citations
+    ask(page, "كم يبلغ راتب سام ألتمان في OpenAI؟")
+    reply = wait_reply(page, 3, ".refusal")
+    assert "لا تتضمن المقالات" in reply.inner_text() and reply.locator("a.cite").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "refusal.png"), full_page=True)
+
+    # HTML in a question is shown as text, never run
+    ask(page, "<img src=x onerror=\"window.PWNED=1\"><script>window.PWNED=2</script> ما عاصمة أستراليا؟")
+    wait_reply(page, 4, ".refusal")
+    assert page.evaluate("window.PWNED") is None
+    assert "<img src=x" in page.locator("#chat .user-row").nth(3).inner_text()
+
+    # empty input does nothing; the clear button starts over
+    ask(page, "   ")
+    time.sleep(1)
+    assert replies(page) == 4
+    page.click("#clear")
+    page.wait_for_function("document.querySelectorAll('#chat .bot-row').length === 0", timeout=10_000)
+    page.close()
+
+
+def test_two_users_at_once_get_their_own_answers(server, browser):
+    a, b = browser.new_context().new_page(), browser.new_context().new_page()
+    for page in (a, b):
+        page.goto(server)
+        page.wait_for_selector("#question textarea", timeout=60_000)
+    ask(a, "بكم حاول ماسك شراء OpenAI؟")
+    ask(b, "من هي المتحدثة باسم البيت الأبيض؟")
+    assert "97.4" in wait_reply(a, 1, ".sources").inner_text()
+    text_b = wait_reply(b, 1, ".sources").inner_text()
+    assert "كارولين ليفيت" in text_b and "97.4" not in text_b
+    b.screenshot(path=str(ARTIFACTS / "second-user.png"))
