@@ -134,7 +134,7 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
                 time.sleep(0.02)
         yield "", _reply(messages, render(sanad, answer, turn)), (history + [question])[-6:]
 
-    with gr.Blocks(title=TITLE) as ui:
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as ui:
         gr.Markdown(f"# {TITLE}\n{INTRO}", rtl=True, elem_id="intro")
         if unavailable:
             gr.HTML(f"<div class='refusal' id='unavailable'>{unavailable}</div>")
