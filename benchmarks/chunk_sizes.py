@@ -65,7 +65,7 @@ def main():
         secs = time.perf_counter() - t
         order = np.argsort(-(qv @ cv.T), axis=1)
         h1 = h3 = hb = 0
-        for (q, sid, a, b), ranked in zip(questions, order):
+        for (_, sid, a, b), ranked in zip(questions, order):
             used, hits = 0, []
             for rank, i in enumerate(ranked[:20]):
                 c = chunks[i]

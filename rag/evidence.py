@@ -6,10 +6,9 @@ one sentence of a long chunk can hide from chunk-level retrieval).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
-
-import re
 
 import numpy as np
 
@@ -36,6 +35,9 @@ class Evidence:
 
     @property
     def score(self) -> float:
+        """Ranking among candidates. The weights were set by hand on the tune
+        split; the thresholds deciding answer or refusal are calibrated
+        (EVALUATION.md)."""
         prior = 0.05 / (1 + self.chunk_rank) if self.chunk_rank is not None else 0.0
         # A sentence that only restates the question ("Musk is building Orbital
         # AI") is no answer to "what is Orbital AI?".

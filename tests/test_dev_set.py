@@ -1,6 +1,5 @@
 """Floors on the development set with the real model: a regression in
 retrieval, answering or refusal fails CI. Measured rates are in EVALUATION.md."""
-from pathlib import Path
 
 import pytest
 

