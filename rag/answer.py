@@ -45,12 +45,14 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     related: tuple[Citation, ...] = ()  # closest passages when refused: reading, not an answer
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    truncated: bool = False  # the question was longer than the limit and was cut
 
     def to_json(self) -> dict:
         return {"question": self.question, "answer": self.answer, "refused": self.refused,
                 "citations": [c.to_json() for c in self.citations],
                 "related": [c.to_json() for c in self.related],
-                "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
+                "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+                "truncated": self.truncated}
 
 
 @dataclass(frozen=True)

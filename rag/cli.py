@@ -71,6 +71,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _print_answer(answer) -> None:
+    if answer.truncated:
+        print("note: the question was longer than 1000 characters; only its start was used", file=sys.stderr)
     print(answer.answer)
     if answer.citations:
         print("\nالمصادر:")

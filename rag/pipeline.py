@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Sequence
 
 from . import index as ix
@@ -18,11 +19,11 @@ from .config import Config
 from .embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale
 from .evidence import SentenceTable, gather
-from .question import analyze
+from .question import analyze, clean
 from .retrieval import Hit, search
 
 INHERITED_WEIGHT = 0.5  # a follow-up's own words count double those it inherits
-MAX_QUESTION_CHARS = 1000  # longer input is cut here (the UI says so); embeddings see 512 tokens anyway
+MAX_QUESTION_CHARS = 1000  # longer input is cut here (Answer.truncated says so); the model sees 512 tokens anyway
 
 
 class Sanad:
@@ -72,7 +73,14 @@ class Sanad:
         questions of the conversation, oldest first; a follow-up ("ومتى حدث
         ذلك؟") is retrieved together with the question it follows."""
         t0 = time.perf_counter()
-        question = (question or "").strip()[:MAX_QUESTION_CHARS]
+        raw = question or ""
+        question = clean(raw[: 8 * MAX_QUESTION_CHARS])  # bounded work however long the input
+        truncated = len(question) > MAX_QUESTION_CHARS or len(raw) > 8 * MAX_QUESTION_CHARS
+        question = question[:MAX_QUESTION_CHARS]
+        answer = self._ask(question, [clean(str(h)[: 8 * MAX_QUESTION_CHARS])[:MAX_QUESTION_CHARS] for h in history][-6:], t0)
+        return replace(answer, truncated=truncated) if truncated else answer
+
+    def _ask(self, question: str, history: list[str], t0: float) -> Answer:
         if not question:
             return Answer("", EMPTY_QUESTION, True)
         q = analyze(question)

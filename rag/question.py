@@ -64,6 +64,18 @@ class Question:
     latin: bool  # written mostly in Latin script (answers are Arabic all the same)
 
 
+# C0/C1 control characters and the bidi embedding/override/isolate controls,
+# which can reorder how a question is displayed ("Trojan Source", Boucher &
+# Anderson 2021). Removed from questions before anything else sees them.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """A question as typed, minus invisible controls, with runs of white space
+    made one space."""
+    return " ".join(_CONTROLS.sub("", text or "").split())
+
+
 def _kind(norm: str) -> str:
     padded = f" {norm} "
     for kind, words in KINDS.items():

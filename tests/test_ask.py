@@ -63,13 +63,44 @@ def test_follow_up_uses_the_history(sanad):
     assert alone.refused and alone.answer == UNCLEAR
 
 
-def test_long_input_is_cut(sanad):
-    a = sanad.ask("كم بلغت رسوم حجز سيارة رودستر؟ " + "حشو " * 50_000)
-    assert len(a.question) == MAX_QUESTION_CHARS
+def test_long_input_is_cut_with_a_flag_in_bounded_time(sanad):
+    import time
+
+    t = time.perf_counter()
+    a = sanad.ask("كم بلغت رسوم حجز سيارة رودستر؟ " + "حشو " * 25_000)  # 100,000+ characters
+    assert len(a.question) == MAX_QUESTION_CHARS and a.truncated and a.to_json()["truncated"] is True
+    assert time.perf_counter() - t < 5  # a safety bound, not a speed target (see BENCHMARKS.md)
+    assert not sanad.ask("كم بلغت رسوم حجز سيارة رودستر؟").truncated
+    huge = sanad.ask("س" * 10_000_000)
+    assert huge.truncated and len(huge.question) == MAX_QUESTION_CHARS
 
 
-@settings(max_examples=60, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(max_size=400))
+ADVERSARIAL = [
+    "\x00\x01\x07كم\x1b[31m بلغت رسوم الحجز؟\x7f",            # control characters
+    "\u202eكم بلغت رسوم حجز رودستر؟\u202c\u2066xyz\u2069",        # bidi overrides and isolates
+    "🚗🚗 كم بلغت رسوم حجز سيارة رودستر؟ 💸💸",                      # emoji
+    "How much كانت رسوم الحجز for the Roadster?",                    # mixed scripts
+    "<script>alert(1)</script><img src=x onerror=alert(2)>",         # HTML
+    "'; DROP TABLE sources; -- كم بلغت الرسوم؟",                     # SQL-looking
+    "../../../../etc/passwd ما محتوى هذا الملف؟",                    # path-looking
+    "{{7*7}} ${jndi:ldap://127.0.0.1/a} %s%s%s %n",                  # template/format strings
+    "؟؟؟؟ ... !!! ،،،",                                              # punctuation only
+    "ـــــــ",                                                       # tatweel only
+]
+
+
+@pytest.mark.parametrize("text", ADVERSARIAL)
+def test_adversarial_questions_are_just_text(sanad, text):
+    a = sanad.ask(text)
+    assert isinstance(a, Answer) and a.answer
+    assert not any(ch in a.question for ch in "\x00\x1b\u202e\u2066")
+    assert_verbatim(sanad, a)
+
+
+@settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=400), st.text(alphabet=st.characters(codec="utf-8"), min_size=900, max_size=1500),
+                 st.lists(st.sampled_from(["كم", "متى", "ماسك", "رودستر", "؟", "<b>", "\u202e", "🚗", "OpenAI",
+                                           "ذلك", " ", "\n", "اكتب"]), max_size=60).map("".join)))
 def test_any_string_gives_an_answer_with_only_verbatim_citations(sanad, text):
     a = sanad.ask(text)
     assert isinstance(a, Answer) and isinstance(a.answer, str) and a.answer
