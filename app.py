@@ -29,6 +29,10 @@ EXAMPLES = [
     "وين كان ماسك لحظة توقيع اتفاق ستارجيت؟",
     "How much did Nvidia put into xAI's funding round?",
 ]
+# Workers serving questions at once. An answer is ~35 ms of CPU and ~0.3 s of
+# streaming pauses, so a few more workers than cores keep both cores busy
+# (benchmarks/load_test.py; RELIABILITY.md has the figures).
+CONCURRENCY = 6
 THINKING = "<div class='thinking'>أبحث في المقالات…</div>"
 TOO_LONG = "السؤال طويل جدًا ({n} حرفًا). الحد الأقصى {max} حرف؛ اختصره ثم أرسله من جديد."
 FAILED = "عذرًا، حدث خطأ غير متوقع أثناء البحث. حاول مرة أخرى بعد قليل."
@@ -152,11 +156,13 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
             clear = gr.Button("محادثة جديدة", elem_id="clear", size="sm", variant="secondary")
         gr.Markdown("كل إجابة اقتباس حرفي من المقالات؛ انقر رقم المصدر [1] لترى المقطع في سياقه.", rtl=True)
 
-        box.submit(respond, [box, chat, history], [box, chat, history])
-        send.click(respond, [box, chat, history], [box, chat, history])
+        # One public API endpoint, "/ask" (used by gradio_client and the load test).
+        box.submit(respond, [box, chat, history], [box, chat, history], api_name="ask")
+        send.click(respond, [box, chat, history], [box, chat, history], api_name=False)
         for b, q in zip(examples, EXAMPLES):
-            b.click(lambda m, h, q=q: (yield from respond(q, m, h)), [chat, history], [box, chat, history])
-        clear.click(lambda: ("", [], []), None, [box, chat, history], queue=False)
+            b.click(lambda m, h, q=q: (yield from respond(q, m, h)), [chat, history], [box, chat, history],
+                    api_name=False)
+        clear.click(lambda: ("", [], []), None, [box, chat, history], queue=False, api_name=False)
     return ui
 
 
@@ -181,9 +187,7 @@ def main() -> int:
         unavailable = UNAVAILABLE.format(reason=html.escape(type(e).__name__))
     auth = tuple(config.auth.split(":", 1)) if config.auth else None
     ui = build_ui(sanad, unavailable)
-    # Two workers: answering is ~30 ms of CPU on a 2-core machine, so more
-    # would only queue inside torch; the queue keeps each session's answers its own.
-    ui.queue(default_concurrency_limit=2, max_size=64).launch(
+    ui.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(
         server_name=config.host, server_port=config.port, share=config.share, auth=auth,
         css=CSS, show_error=False, footer_links=[],
     )

@@ -2,57 +2,17 @@
 Playwright (no browser download). Screenshots go to test-artifacts/."""
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT, SOURCES
+from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
     pytestmark.append(pytest.mark.skip(reason="Chromium is not installed (apt-get install -y chromium)"))
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "SANAD_SOURCES": str(SOURCES),
-           "SANAD_INDEX": str(tmp_path_factory.mktemp("browser") / "index"), "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 300  # builds the index first: the app's own start-up path
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            pytest.fail(f"app.py exited early:\n{log.read()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("app.py did not start listening in time")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +43,8 @@ def wait_reply(page, n: int, selector: str):
     return page.locator("#chat .bot-row").nth(n - 1)
 
 
-def test_conversation_in_arabic(server, browser):
+def test_conversation_in_arabic(app_server, browser):
+    server = app_server
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1100, "height": 1100}, locale="ar")
     page.goto(server)
@@ -129,7 +90,8 @@ def test_conversation_in_arabic(server, browser):
     page.close()
 
 
-def test_two_users_at_once_get_their_own_answers(server, browser):
+def test_two_users_at_once_get_their_own_answers(app_server, browser):
+    server = app_server
     a, b = browser.new_context().new_page(), browser.new_context().new_page()
     for page in (a, b):
         page.goto(server)
