@@ -16,6 +16,7 @@ import gradio as gr
 from rag import Config, SanadError
 from rag.answer import Answer
 from rag.pipeline import MAX_QUESTION_CHARS, Sanad
+from rag.question import clean
 
 log = logging.getLogger("sanad.app")
 
@@ -112,7 +113,7 @@ def _reply(messages: list, content: str) -> list:
 
 def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
     def respond(question: str, messages: list, history: list):
-        question = (question or "").strip()
+        question = clean(question or "")  # no control or bidi-override characters, even on display
         if not question:  # empty input does nothing
             yield gr.update(), messages, history
             return

@@ -73,3 +73,9 @@ def _respond(sanad):
     ui = app.build_ui(sanad)
     fns = [f.fn for f in ui.fns.values() if getattr(f.fn, "__name__", "") == "respond"]
     return fns[0]
+
+
+def test_bidi_overrides_do_not_reach_the_page(sanad):
+    steps = list(_respond(sanad)("\u202eكم بلغت رسوم حجز سيارة رودستر؟\u202c\x00", [], []))
+    shown = steps[-1][1][0]["content"]
+    assert "\u202e" not in shown and "\x00" not in shown and shown.startswith("كم بلغت")
