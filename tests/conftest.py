@@ -43,6 +43,27 @@ class FakeEmbedder:
         return self._vec(text)
 
 
+def lenient_sanad(config, embedder):
+    """A Sanad over the fake embedder. The fake's bag-of-words cosines are not
+    calibrated, so only the lexical checks (coverage, kind of answer) decide."""
+    from rag.answer import ExtractiveComposer, Thresholds
+    from rag.pipeline import Sanad
+
+    return Sanad(config, embedder=embedder, composer=ExtractiveComposer(Thresholds(min_dense=0, min_dense_latin=0)))
+
+
+@pytest.fixture(scope="module")
+def fake_sanad(tmp_path_factory):
+    """Sanad over the real sources, indexed with the fake embedder."""
+    from rag import index as ix
+
+    config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path_factory.mktemp("fake") / "index",
+                         model=FakeEmbedder.model_id)
+    fake = FakeEmbedder()
+    ix.build(config, fake)
+    return lenient_sanad(config, fake)
+
+
 @pytest.fixture
 def fake():
     return FakeEmbedder()

@@ -2,20 +2,12 @@
 import pytest
 
 import app
-from rag import index as ix
-from rag.answer import Answer, Citation, ExtractiveComposer, Thresholds
-from rag.config import Config
-from rag.pipeline import Sanad
-from conftest import SOURCES, FakeEmbedder
+from rag.answer import Answer, Citation
 
 
 @pytest.fixture(scope="module")
-def sanad(tmp_path_factory):
-    config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path_factory.mktemp("app") / "index",
-                         model=FakeEmbedder.model_id)
-    fake = FakeEmbedder()
-    ix.build(config, fake)
-    return Sanad(config, embedder=fake, composer=ExtractiveComposer(Thresholds(min_dense=0, min_dense_latin=0)))
+def sanad(fake_sanad):
+    return fake_sanad
 
 
 def test_answer_has_links_to_sources_with_the_quote_highlighted(sanad):
