@@ -17,6 +17,10 @@ from .errors import IndexStale, SanadError, SourceError
 EXIT_USER_ERROR = 1
 
 
+def _config(args: argparse.Namespace) -> Config:
+    return Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
+
+
 def _progress_bar():
     from tqdm import tqdm
 
@@ -41,7 +45,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .embedding import SentenceTransformerEmbedder
     from .index import build
 
-    config = Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
+    config = _config(args)
     report = build(config, SentenceTransformerEmbedder.from_config(config), full=args.full,
                    progress=_progress_bar())
     for err in report.skipped:
@@ -59,7 +63,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from .index import current_generation, load
 
-    config = Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
+    config = _config(args)
     index = load(config)  # raises IndexMissing / IndexStale / IndexCorrupt with the details
     m = index.manifest
     print(f"index:   {config.index_dir} ({current_generation(config.index_dir).name}, built {m['created_at']})")
@@ -109,7 +113,7 @@ def _ask_jsonl(sanad, stream) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from .pipeline import Sanad
 
-    config = Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
+    config = _config(args)
     if args.jsonl is None and not (args.question or "").strip():
         print("error: the question is empty (give one, or use --jsonl)", file=sys.stderr)
         return EXIT_USER_ERROR

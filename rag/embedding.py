@@ -80,22 +80,21 @@ class SentenceTransformerEmbedder:
         get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
         return int(get())
 
-    def _encode(self, texts, prompt: str | None, role: str) -> np.ndarray:
-        m = self.model
-        kwargs = dict(batch_size=self.batch_size, normalize_embeddings=True,
-                      convert_to_numpy=True, show_progress_bar=False)
-        if prompt is not None:
-            vecs = m.encode(list(texts), prompt=prompt, **kwargs)
-        elif role == "query":
-            vecs = m.encode_query(list(texts), **kwargs)
-        else:
-            vecs = m.encode_document(list(texts), **kwargs)
-        return np.asarray(vecs, dtype=np.float32)
+    def _prompt(self, role: str) -> str:
+        """The configured prompt, else the model's own (sentence-transformers
+        names them "query" and "document"; some models say "passage")."""
+        configured = self.query_prompt if role == "query" else self.passage_prompt
+        if configured is not None:
+            return configured
+        prompts = self.model.prompts
+        return prompts.get(role) or ("" if role == "query" else prompts.get("passage") or "")
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self._encode(texts, self.passage_prompt, "document")
+        vecs = self.model.encode(list(texts), prompt=self._prompt("document"), batch_size=self.batch_size,
+                                 normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vecs, dtype=np.float32)
 
     def embed_passages_with_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]]
                                   ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -109,9 +108,7 @@ class SentenceTransformerEmbedder:
         import torch
 
         m = self.model
-        prompt = self.passage_prompt
-        if prompt is None:
-            prompt = m.prompts.get("document") or m.prompts.get("passage") or ""
+        prompt = self._prompt("document")
         dim = self.dim
         passages = np.zeros((len(texts), dim), np.float32)
         span_vecs = [np.zeros((len(s), dim), np.float32) for s in spans]
@@ -143,9 +140,7 @@ class SentenceTransformerEmbedder:
         import torch
 
         m = self.model
-        prompt = self.query_prompt
-        if prompt is None:
-            prompt = m.prompts.get("query") or ""
+        prompt = self._prompt("query")
         with torch.inference_mode():
             features = m.preprocess([prompt + text])
             vec = m(features)["sentence_embedding"][0]

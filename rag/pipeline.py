@@ -20,7 +20,7 @@ from .embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale
 from .evidence import SentenceTable, gather
 from .question import analyze, clean
-from .retrieval import Hit, search
+from .retrieval import search
 
 INHERITED_WEIGHT = 0.5  # a follow-up's own words count double those it inherits
 MAX_QUESTION_CHARS = 1000  # longer input is cut here (Answer.truncated says so); the model sees 512 tokens anyway
@@ -65,19 +65,13 @@ class Sanad:
         """(before, cited, after) text around a citation, from its source."""
         return surrounding(self.index.sources[citation.source].text, citation.start, citation.end, width)
 
-    def search(self, query: str, k: int = 5) -> list[Hit]:
-        return search(self.index, query, self.embedder.embed_query(query), k)
-
     def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
         """Answer from the sources, or refuse. ``history`` holds the earlier
         questions of the conversation, oldest first; a follow-up ("ومتى حدث
         ذلك؟") is retrieved together with the question it follows."""
         t0 = time.perf_counter()
-        raw = question or ""
-        question = clean(raw[: 8 * MAX_QUESTION_CHARS])  # bounded work however long the input
-        truncated = len(question) > MAX_QUESTION_CHARS or len(raw) > 8 * MAX_QUESTION_CHARS
-        question = question[:MAX_QUESTION_CHARS]
-        answer = self._ask(question, [clean(str(h)[: 8 * MAX_QUESTION_CHARS])[:MAX_QUESTION_CHARS] for h in history][-6:], t0)
+        question, truncated = _bounded(question or "")
+        answer = self._ask(question, [_bounded(str(h))[0] for h in history][-6:], t0)
         return replace(answer, truncated=truncated) if truncated else answer
 
     def _ask(self, question: str, history: list[str], t0: float) -> Answer:
@@ -110,7 +104,14 @@ class Sanad:
         t4 = time.perf_counter()
         timings = {"embed": (t2 - t1) * 1000, "retrieve": (t3 - t2) * 1000, "compose": (t4 - t3) * 1000,
                    "total": (t4 - t0) * 1000}
-        return Answer(answer.question, answer.answer, answer.refused, answer.citations, answer.related, timings)
+        return replace(answer, timings_ms=timings)
+
+
+def _bounded(text: str) -> tuple[str, bool]:
+    """(cleaned text cut to MAX_QUESTION_CHARS, whether it was cut). At most
+    8x the limit is even looked at, so work is bounded however long the input."""
+    cleaned = clean(text[: 8 * MAX_QUESTION_CHARS])
+    return cleaned[:MAX_QUESTION_CHARS], len(cleaned) > MAX_QUESTION_CHARS or len(text) > 8 * MAX_QUESTION_CHARS
 
 
 def _ms(t0: float) -> float:
