@@ -45,7 +45,7 @@ class ChunkSettings:
                 "splitter": "langchain_text_splitters.RecursiveCharacterTextSplitter"}
 
 
-def _splitter(settings: ChunkSettings):
+def text_splitter(settings: ChunkSettings):
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     return RecursiveCharacterTextSplitter(
@@ -74,7 +74,7 @@ def locate(text: str, pieces: Iterable[str], overlap: int) -> list[tuple[int, in
 
 
 def chunk_source(source: Source, settings: ChunkSettings, splitter=None) -> list[Chunk]:
-    splitter = splitter or _splitter(settings)
+    splitter = splitter or text_splitter(settings)
     pieces = [p for p in splitter.split_text(source.text) if p.strip()]
     return [
         Chunk(f"{source.id}#{i}", source.id, start, end, source.text[start:end])
@@ -83,5 +83,5 @@ def chunk_source(source: Source, settings: ChunkSettings, splitter=None) -> list
 
 
 def chunk_sources(sources: Iterable[Source], settings: ChunkSettings) -> list[Chunk]:
-    splitter = _splitter(settings)
+    splitter = text_splitter(settings)
     return [c for s in sources for c in chunk_source(s, settings, splitter)]

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 from . import __version__  # noqa: F401
 from .config import Config
@@ -132,6 +133,56 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .evalsets import load as load_evalset
+    from .evaluate import SYSTEMS, EvalOptions, evaluate, work_dir_for
+    from .report import write_report
+
+    config = Config.load(model=args.model)
+    dataset = load_evalset(args.dataset)  # DatasetError: one line, before the model loads
+    if args.limit is not None and args.limit < 1:
+        print("error: --limit must be at least 1", file=sys.stderr)
+        return EXIT_USER_ERROR
+    systems = tuple(s.strip() for s in args.systems.split(",") if s.strip()) if args.systems else SYSTEMS
+    options = EvalOptions(work_dir=args.work or work_dir_for(args.dataset, config.cache_dir), systems=systems,
+                          folds=args.folds, limit=args.limit, sources_dir=args.sources)
+    out = args.out or os.path.join("eval-results", dataset.name + (f"-limit{args.limit}" if args.limit else ""))
+    result = evaluate(dataset, config, options, progress=_eval_progress())
+    command = "rag " + " ".join(shlex.quote(a) for a in args.argv)
+    report = write_report(result, out, command=command)
+    cols = [s for s in SYSTEMS if s in result.metrics]
+    print(f"{'':22}" + "".join(f"{c:>11}" for c in cols))
+    for key in ("retrieval.recall@1", "retrieval.recall@5", "answer.contains_gold", "answer.f1",
+                "citations.verbatim", "refusal.refused_when_absent", "refusal.false_refusals", "latency_ms.p50"):
+        vals = [result.metrics[c].get(key) for c in cols]
+        if any(v is not None for v in vals):
+            print(f"{key:22}" + "".join(f"{'-' if v is None else round(v, 3):>11}" for v in vals))
+    print(f"report: {report}")
+    return 0
+
+
+def _eval_progress():
+    from tqdm import tqdm
+
+    labels = {"index": ("Indexing", "chunk"), "langchain": ("LangChain store", "chunk"),
+              "ask": ("Asking", "q"), "refusal": ("Article left out", "q")}
+    bars = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            desc, unit = labels.get(stage, (stage, "it"))
+            bar = bars[stage] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", metavar="DIR", help="sources folder (default: sources, or $SANAD_SOURCES)")
     parser.add_argument("--index", metavar="DIR", help="index folder (default: index, or $SANAD_INDEX)")
@@ -167,11 +218,29 @@ def build_parser() -> argparse.ArgumentParser:
                      help="an earlier question of the conversation (repeat, oldest first)")
     _add_location_options(ask)
     ask.set_defaults(func=cmd_ask)
+    ev = sub.add_parser("eval", help="measure Sanad and baselines on a question set",
+                        description="Evaluate Sanad beside BM25, dense and LangChain baselines on DATASET: "
+                                    "SQuAD v1.1 JSON (ARCD, TyDi QA, MLQA...; its paragraphs are indexed "
+                                    "separately) or our JSON lines (eval/dev.jsonl, asked against --sources). "
+                                    "Writes report.md, metrics.json, answers.jsonl and plots.")
+    ev.add_argument("dataset", type=Path, help="a SQuAD v1.1 .json file or a .jsonl development set")
+    ev.add_argument("--out", metavar="DIR", help="output folder (default: eval-results/<dataset>)")
+    ev.add_argument("--limit", type=int, metavar="N", help="only the first N questions (and their articles)")
+    ev.add_argument("--folds", type=int, default=5, metavar="K",
+                    help="folds over articles for the refusal test (default 5; 1 skips it)")
+    ev.add_argument("--systems", metavar="LIST", help="comma-separated subset of sanad,bm25,dense,langchain")
+    ev.add_argument("--work", type=Path, metavar="DIR",
+                    help="where the dataset's sources and index go (default: a folder in the cache)")
+    ev.add_argument("--sources", type=Path, metavar="DIR", help="JSON-lines sets: the articles (default: sources)")
+    ev.add_argument("--model", metavar="NAME", help="embedding model (default: the embedded multilingual-e5-small)")
+    ev.set_defaults(func=cmd_eval)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except SourceError as e:

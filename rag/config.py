@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
 
+from . import ann
 from .chunking import ChunkSettings
 from .errors import ConfigError
 
@@ -32,6 +33,9 @@ class Config:
     cache_dir: Path = field(default_factory=_default_cache)
     chunking: ChunkSettings = ChunkSettings()
     batch_size: int = 16
+    # FAISS index type: "auto" picks exact search for small corpora and HNSW
+    # past rag.ann.FLAT_MAX chunks (BENCHMARKS.md, "Scale").
+    ann: str = "auto"
     # The web page: loopback only unless configured; no public share link.
     host: str = "127.0.0.1"
     port: int = 7860
@@ -49,6 +53,7 @@ class Config:
         "SANAD_CHUNK_SIZE": "chunk_size",
         "SANAD_CHUNK_OVERLAP": "chunk_overlap",
         "SANAD_BATCH_SIZE": "batch_size",
+        "SANAD_ANN": "ann",
         "GRADIO_SERVER_NAME": "host",  # Gradio's own variables are honoured...
         "GRADIO_SERVER_PORT": "port",
         "SANAD_HOST": "host",  # ...and ours win when both are set
@@ -82,6 +87,8 @@ class Config:
             raise ConfigError(f"batch size must be at least 1 (got {batch})")
         if not 0 < port < 65536:
             raise ConfigError(f"port must be between 1 and 65535 (got {port})")
+        if "ann" in values and values["ann"] not in ann.KINDS:
+            raise ConfigError(f"index type must be one of {', '.join(ann.KINDS)} (got {values['ann']!r})")
         if "share" in values:
             values["share"] = str(values["share"]).strip().lower() in ("1", "true", "yes", "on")
         if values.get("auth") is not None and ":" not in str(values["auth"]):

@@ -46,3 +46,7 @@ class IndexCorrupt(IndexError_):
 
 class IndexLocked(IndexError_):
     """Another process is building the index."""
+
+
+class DatasetError(SanadError):
+    """An evaluation dataset cannot be read."""

@@ -7,7 +7,8 @@ Layout of ``index_dir``::
             chunks.jsonl           one chunk per line, with source offsets
             sources.jsonl          full source texts (citations cut from them)
             vectors.npy            float32 passage embeddings, row = chunk
-            faiss.index            inner-product index over the same rows
+            faiss.index            inner-product index over the same rows (exact,
+                                   or HNSW for large corpora: rag/ann.py)
             bm25.json              BM25 postings over normalized, stemmed text
             sentences.jsonl        sentence spans (answers quote these)
             sentence_vectors.npy   their embeddings, row = sentence
@@ -34,6 +35,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from . import ann
 from .bm25 import BM25
 from .chunking import Chunk, chunk_source
 from .config import Config
@@ -91,6 +93,29 @@ class Index:
         scores = self.bm25.scores(tokenize(query))
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+
+    def without(self, source_ids) -> "Index":
+        """This index as if ``source_ids`` had never been indexed: in memory,
+        nothing written. BM25 statistics and the vector index are rebuilt
+        over what remains. The evaluation uses it to ask questions whose
+        article is absent (rag/evaluate.py)."""
+        drop = set(source_ids)
+        rows = [i for i, c in enumerate(self.chunks) if c.source_id not in drop]
+        srows = [i for i, x in enumerate(self.sentences) if x.source_id not in drop]
+        if not rows:
+            raise ValueError("leaving out these sources would leave the index empty")
+        chunks = [self.chunks[i] for i in rows]
+        vectors = np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
+        kind = self.manifest.get("faiss", {}).get("type")
+        spec = ann.spec_for(len(rows), kind if kind in ann.KINDS else "flat")
+        manifest = {**self.manifest, "faiss": spec.to_json(),
+                    "counts": {"sources": len(self.sources) - len(drop & self.sources.keys()),
+                               "chunks": len(rows), "sentences": len(srows)}}
+        return Index(self.path, manifest, chunks,
+                     {sid: s for sid, s in self.sources.items() if sid not in drop},
+                     ann.build(spec, vectors), BM25.fit([tokenize(c.text) for c in chunks]), vectors,
+                     [self.sentences[i] for i in srows],
+                     np.asarray(self.sentence_vectors[srows], dtype=np.float32))
 
 
 # --------------------------------------------------------------------- helpers
@@ -248,8 +273,9 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         sources = _read_sources(gen)
         vectors = np.load(gen / "vectors.npy", mmap_mode="r")
         sentences = _read_sentences(gen)
-        svectors = np.load(gen / "sentence_vectors.npy")
+        svectors = np.load(gen / "sentence_vectors.npy", mmap_mode="r")
         fx = faiss.read_index(str(gen / "faiss.index"))
+        ann.configure(fx, manifest.get("faiss", {}).get("params", ""))
         bm25 = BM25.from_json(json.loads((gen / "bm25.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError) as e:
         raise IndexCorrupt(f"the index in {config.index_dir} is damaged ({type(e).__name__}: {e}); "
@@ -404,8 +430,8 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         progress("write", 0, 1)
         gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
         gen.mkdir()
-        fx = faiss.IndexFlatIP(dim)  # exact cosine on normalized vectors
-        fx.add(vectors)
+        spec = ann.spec_for(len(vectors), config.ann)
+        fx = ann.build(spec, vectors)
         faiss.write_index(fx, str(gen / "faiss.index"))
         _write_npy(gen / "vectors.npy", vectors)
         _write_npy(gen / "sentence_vectors.npy", svectors)
@@ -425,7 +451,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
             "embedding": {"model": config.model, "dim": dim, "query_prompt": config.query_prompt,
                           "passage_prompt": config.passage_prompt, "normalized": True},
             "chunking": config.chunking.to_json(),
-            "faiss": {"type": "IndexFlatIP", "metric": "inner_product"},
+            "faiss": spec.to_json(),
             "sentence_vectors": "late chunking: mean of the chunk's token embeddings over the sentence",
             "counts": {"sources": len(entries), "chunks": len(all_chunks), "sentences": len(all_sentences)},
             "sources": {e.source.id: {"sha256": e.source.sha256, "path": e.source.path, "title": e.source.title,

@@ -20,7 +20,7 @@ from .embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale
 from .evidence import SentenceTable, gather
 from .question import analyze, clean
-from .retrieval import search
+from .retrieval import Hit, search
 
 INHERITED_WEIGHT = 0.5  # a follow-up's own words count double those it inherits
 MAX_QUESTION_CHARS = 1000  # longer input is cut here (Answer.truncated says so); the model sees 512 tokens anyway
@@ -34,6 +34,15 @@ class Sanad:
         self._index = None
         self._table = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def over(cls, index: ix.Index, config: Config | None = None, embedder=None,
+             composer: Composer | None = None) -> "Sanad":
+        """A Sanad answering from an already loaded ``index`` (for example one
+        with some sources left out: Index.without)."""
+        sanad = cls(config, embedder, composer)
+        sanad._index, sanad._table = index, SentenceTable(index)
+        return sanad
 
     @property
     def index(self) -> ix.Index:
@@ -74,6 +83,25 @@ class Sanad:
         answer = self._ask(question, [_bounded(str(h))[0] for h in history][-6:], t0)
         return replace(answer, truncated=truncated) if truncated else answer
 
+    def retrieve(self, question: str, history: Sequence[str] = (), k: int = 10) -> list[Hit]:
+        """The chunks ask() would read, best first (hybrid retrieval with
+        diversity), without composing an answer. For evaluation."""
+        question, _ = _bounded(question or "")
+        if not question:
+            return []
+        query = self._query(analyze(question), [_bounded(str(h))[0] for h in history][-6:])[0]
+        return search(self.index, query, self.embedder.embed_query(query), k=k)
+
+    def _query(self, q, history: list[str]) -> tuple[str, dict[str, float]]:
+        """The text to retrieve with and the weighted terms to look for."""
+        query, terms = q.text, dict.fromkeys(q.content, 1.0)
+        if q.follow_up and history:
+            # Retrieve with the question it follows; what it asks is its own.
+            query = f"{history[-1]} {q.text}"
+            for t in analyze(str(history[-1])).content:
+                terms.setdefault(t, INHERITED_WEIGHT)
+        return query, terms
+
     def _ask(self, question: str, history: list[str], t0: float) -> Answer:
         if not question:
             return Answer("", EMPTY_QUESTION, True)
@@ -82,12 +110,7 @@ class Sanad:
             return Answer(question, NOT_A_QUESTION, True, timings_ms={"total": _ms(t0)})
         index, table = self.index, self._table
 
-        query, terms = question, dict.fromkeys(q.content, 1.0)
-        if q.follow_up and history:
-            # Retrieve with the question it follows; what it asks is its own.
-            query = f"{history[-1]} {question}"
-            for t in analyze(str(history[-1])).content:
-                terms.setdefault(t, INHERITED_WEIGHT)
+        query, terms = self._query(q, history)
         if q.latin:  # English words cannot be found in Arabic text; names can
             terms = {table.aliases.get(t, t): w for t, w in terms.items()}
             terms = {t: w for t, w in terms.items() if t in table.vocabulary}

@@ -1,0 +1,98 @@
+"""Which FAISS index for how many vectors.
+
+Exact search (a flat inner-product scan) is the best index while it is fast
+enough; past a size it is not, and an approximate index takes over. The sizes
+and parameters below come from benchmarks/bench_scale.py on the 2-core
+benchmark machine (BENCHMARKS.md, "Scale"):
+
+* up to FLAT_MAX vectors a flat scan answers one query in a few ms and is exact;
+* beyond, HNSW over 8-bit scalar-quantized vectors: at 1M vectors p50 well
+  under 20 ms, recall@10 against flat >= 0.95, and a quarter of the memory of
+  float32 storage. (Malkov & Yashunin, "Efficient and robust approximate
+  nearest neighbor search using Hierarchical Navigable Small World graphs",
+  TPAMI 2018.)
+
+Every spec is a FAISS factory string plus search parameters, so the manifest
+can record exactly what was built and loading can restore it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+KINDS = ("auto", "flat", "hnsw", "ivf")
+FLAT_MAX = 50_000
+HNSW_FACTORY = "HNSW32,SQfp16"
+HNSW_BUILD_EF = 80
+HNSW_SEARCH_EF = 128
+
+
+@dataclass(frozen=True)
+class AnnSpec:
+    kind: str  # flat | hnsw | ivf
+    factory: str  # faiss.index_factory description
+    params: str = ""  # faiss.ParameterSpace string applied after loading, e.g. "efSearch=96"
+
+    def to_json(self) -> dict:
+        return {"type": self.kind, "factory": self.factory, "params": self.params, "metric": "inner_product"}
+
+
+def ivf_lists(n: int) -> int:
+    """About 4*sqrt(n) lists (the FAISS wiki's guideline for 1M-scale), at
+    least 1, and never more than n/39 so that each list gets training points."""
+    return max(1, min(int(4 * math.sqrt(n)), n // 39))
+
+
+def spec_for(n: int, kind: str = "auto") -> AnnSpec:
+    """The index to build for ``n`` vectors; ``kind`` forces one."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown index type {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind == "auto":
+        kind = "flat" if n <= FLAT_MAX else "hnsw"
+    if kind == "flat":
+        return AnnSpec("flat", "Flat")
+    if kind == "hnsw":
+        return AnnSpec("hnsw", HNSW_FACTORY, f"efSearch={HNSW_SEARCH_EF}")
+    nlist = ivf_lists(n)
+    return AnnSpec("ivf", f"IVF{nlist},SQfp16", f"nprobe={min(nlist, max(8, nlist // 32))}")
+
+
+def build(spec: AnnSpec, vectors):
+    """A FAISS index of ``spec`` holding ``vectors`` (rows L2-normalized, so
+    inner product is cosine)."""
+    import faiss
+    import numpy as np
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if spec.factory == "Flat":
+        index = faiss.IndexFlatIP(vectors.shape[1])  # the exact index, as before specs existed
+    else:
+        index = faiss.index_factory(vectors.shape[1], spec.factory, faiss.METRIC_INNER_PRODUCT)
+        if spec.kind == "hnsw":
+            faiss.downcast_index(index).hnsw.efConstruction = HNSW_BUILD_EF
+        if not index.is_trained:
+            index.train(_training_sample(vectors, spec))
+    index.add(vectors)
+    configure(index, spec.params)
+    return index
+
+
+def configure(index, params: str) -> None:
+    """Apply search parameters (they are not all kept in FAISS's own file)."""
+    if params:
+        import faiss
+
+        faiss.ParameterSpace().set_index_parameters(index, params)
+
+
+def _training_sample(vectors, spec: AnnSpec, per_list: int = 64, seed: int = 0):
+    """k-means on every vector costs minutes at 1M; 64 points a list is
+    enough for centroids (FAISS warns below 39)."""
+    nlist = int(spec.factory.split(",")[0][3:]) if spec.kind == "ivf" else 1
+    want = max(per_list * nlist, 10_000)
+    if len(vectors) <= want:
+        return vectors
+    import numpy as np
+
+    rows = np.random.default_rng(seed).choice(len(vectors), want, replace=False)
+    return vectors[np.sort(rows)]

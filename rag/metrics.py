@@ -1,0 +1,81 @@
+"""Evaluation metrics: pure functions over rankings, answers and refusals.
+
+Answer matching follows the SQuAD v1.1 evaluation script (Rajpurkar et al.,
+2016): normalize, then exact containment or token-overlap F1, the best over
+the gold answers. Our normalization is the Arabic one used for matching
+everywhere in Sanad (rag/text.py), plus punctuation removal.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .text import normalize
+
+_PUNCT = re.compile(r"[^\w\s]|_")
+
+
+def answer_tokens(text: str) -> list[str]:
+    return _PUNCT.sub(" ", normalize(text)).split()
+
+
+def contains_gold(text: str, golds: Iterable[str]) -> bool:
+    """Some gold answer appears in ``text`` after normalization. Substring,
+    not whole tokens: Arabic attaches prepositions and the article to words
+    (gold "القاهرة" inside "بالقاهرة" counts), as in tests/test_dev_set.py."""
+    hay = " ".join(answer_tokens(text))
+    return any(toks and " ".join(toks) in hay for toks in map(answer_tokens, golds))
+
+
+def token_f1(text: str, golds: Iterable[str]) -> float:
+    """The best token-overlap F1 between ``text`` and a gold answer."""
+    pred = answer_tokens(text)
+    best = 0.0
+    for gold in golds:
+        ref = answer_tokens(gold)
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if common:
+            p, r = common / len(pred), common / len(ref)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+def dedupe(ids: Iterable[str]) -> list[str]:
+    """A ranking of chunks' sources -> a ranking of sources (first place kept)."""
+    return list(dict.fromkeys(ids))
+
+
+def rank_of(ranking: Sequence[str], gold: Iterable[str]) -> int | None:
+    """1-based rank of the first gold item in ``ranking``, or None."""
+    gold = set(gold)
+    return next((i for i, x in enumerate(ranking, 1) if x in gold), None)
+
+
+def recall_at(ranks: Sequence[int | None], k: int) -> float:
+    return sum(1 for r in ranks if r is not None and r <= k) / max(1, len(ranks))
+
+
+def mrr(ranks: Sequence[int | None]) -> float:
+    return sum(1 / r for r in ranks if r) / max(1, len(ranks))
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if len(values) else None
+
+
+def refusal(refused_absent: Sequence[bool], refused_present: Sequence[bool]) -> dict[str, float]:
+    """Refusal as a detector of "the sources do not hold the answer".
+
+    Positives are questions whose article is absent. Precision: of all
+    refusals, the share that were right; recall = refused_when_absent."""
+    tp = sum(refused_absent)
+    fp = sum(refused_present)
+    recall = tp / max(1, len(refused_absent))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    return {"refused_when_absent": recall,
+            "false_refusals": fp / max(1, len(refused_present)),
+            "precision": precision, "recall": recall,
+            "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}

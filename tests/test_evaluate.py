@@ -1,0 +1,108 @@
+"""The evaluation harness end to end with the fake embedder (fast); the same
+with the real model and the CLI is in test_eval_cli.py."""
+import json
+
+import pytest
+
+from rag.answer import Thresholds
+from rag.config import Config
+from rag.evalsets import load
+from rag.evaluate import SYSTEMS, EvalOptions, evaluate
+from rag.report import write_report
+from conftest import ROOT, FakeLateEmbedder
+
+MINI = ROOT / "tests" / "fixtures" / "mini-squad.json"
+KEYS = ["retrieval.recall@1", "retrieval.recall@5", "retrieval.recall@10", "retrieval.mrr",
+        "answer.contains_gold", "answer.f1", "citations.contains_gold", "citations.verbatim",
+        "latency_ms.p50", "latency_ms.p95"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("eval")
+    config = Config.load(env={}, model=FakeLateEmbedder.model_id, index_dir=tmp / "main-index")
+    lenient = Thresholds(min_dense=0, min_dense_latin=0)  # the fake's cosines are not calibrated
+    result = evaluate(load(MINI), config, EvalOptions(work_dir=tmp / "work", folds=3), embedder=FakeLateEmbedder(),
+                      thresholds=lenient)
+    out = tmp / "out"
+    write_report(result, out, command="rag eval mini-squad.json")
+    return result, out, tmp
+
+
+def test_every_system_has_the_stable_metric_names(run):
+    result, out, _ = run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics) == list(SYSTEMS)
+    for system in SYSTEMS:
+        assert set(KEYS) <= set(metrics[system]), system
+        assert all(0 <= metrics[system][k] <= 1 for k in KEYS if not k.startswith("latency"))
+    for key in ("refusal.refused_when_absent", "refusal.false_refusals", "refusal.precision", "refusal.f1"):
+        assert key in metrics["sanad"] and key not in metrics["bm25"]
+
+
+def test_citations_are_verbatim_for_every_system(run):
+    result, _, _ = run
+    assert all(result.metrics[s]["citations.verbatim"] == 1.0 for s in SYSTEMS)
+
+
+def test_recall_is_monotone_and_retrieval_finds_most_gold_paragraphs(run):
+    result, _, _ = run
+    for s in SYSTEMS:
+        m = result.metrics[s]
+        assert m["retrieval.recall@1"] <= m["retrieval.recall@5"] <= m["retrieval.recall@10"]
+    assert result.metrics["bm25"]["retrieval.recall@5"] >= 0.8  # the questions share words with their paragraph
+
+
+def test_questions_asked_without_their_article_never_cite_it(run):
+    result, _, _ = run
+    absent = [r for r in result.rows if not r["present"]]
+    assert len(absent) == result.counts["questions"] == 38
+    assert result.counts["asked_absent"] == 38
+    paragraphs = {p.id: p.group for p in load(MINI).paragraphs}
+    for r in absent:
+        group = paragraphs[r["gold_sources"][0]]
+        assert all(paragraphs[c["source"]] != group for c in r["citations"])
+
+
+def test_rows_per_system_and_question(run):
+    result, out, _ = run
+    lines = (out / "answers.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(result.rows) == 38 * len(SYSTEMS) + 38
+    row = json.loads(lines[0])
+    assert {"system", "id", "question", "answer", "refused", "citations", "rank", "latency_ms"} <= set(row)
+
+
+def test_report_and_plots_are_written(run):
+    result, out, _ = run
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "| metric | sanad | bm25 | dense | langchain |" in report
+    assert "rag eval mini-squad.json" in report
+    for png in ("recall_at_k.png", "refusal_curve.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({png})" in report
+    for curve in result.curves.values():  # a stricter threshold never refuses less
+        absent = [p["refused_when_absent"] for p in curve]
+        normal = [p["false_refusals"] for p in curve]
+        assert absent == sorted(absent) and normal == sorted(normal)
+
+
+def test_the_main_index_is_untouched_and_the_dataset_index_is_reused(run, tmp_path):
+    result, _, tmp = run
+    assert not (tmp / "main-index").exists()
+    assert (tmp / "work" / "index" / "current" / "manifest.json").exists()
+    fake = FakeLateEmbedder()
+    config = Config.load(env={}, model=FakeLateEmbedder.model_id)
+    evaluate(load(MINI), config, EvalOptions(work_dir=tmp / "work", folds=1, systems=("sanad",)), embedder=fake)
+    assert fake.embedded == []  # same paragraphs: nothing embedded again
+
+
+def test_limit_and_jsonl_set(tmp_path):
+    config = Config.load(env={}, model=FakeLateEmbedder.model_id)
+    r = evaluate(load(MINI), config, EvalOptions(work_dir=tmp_path / "w", limit=6, systems=("sanad", "bm25")),
+                 embedder=FakeLateEmbedder())
+    assert r.counts["questions"] == 6 and set(r.metrics) == {"sanad", "bm25"}
+    r = evaluate(load(ROOT / "eval" / "dev.jsonl"), config,
+                 EvalOptions(work_dir=tmp_path / "d", sources_dir=ROOT / "sources", systems=("sanad", "dense")),
+                 embedder=FakeLateEmbedder())
+    assert r.counts["unanswerable"] >= 20 and r.counts["asked_absent"] == 0
+    assert "refusal.refused_when_absent" in r.metrics["sanad"]
