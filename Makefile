@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # TORCH_PIP="torch --index-url <your CPU wheel index>".
 TORCH_PIP ?= torch==2.13.0
 
-.PHONY: run test index bench install clean
+.PHONY: run test index bench bench-scale eval install clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ test: install
 
 bench: install
 	$(PY) benchmarks/bench_index.py
+
+bench-scale: install
+	$(PY) benchmarks/bench_scale.py
+
+# make eval DATASET=../shared/datasets/arcd-test.json  (default: our development set)
+DATASET ?= eval/dev.jsonl
+eval: install
+	$(VENV)/bin/rag eval $(DATASET)
 
 clean:
 	rm -rf $(VENV) index/current index/gen-* index/.lock

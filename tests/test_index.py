@@ -245,3 +245,50 @@ def test_sentence_vectors_come_from_their_chunk_when_the_embedder_can(config):
     plain = FakeEmbedder()
     for s, v in zip(loaded.sentences, loaded.sentence_vectors):
         assert np.allclose(v, plain._vec(s.text))  # each span vector landed on its own sentence
+
+
+def test_forced_hnsw_index_is_recorded_and_restored(config, fake):
+    from rag import index as ix
+
+    cfg = config.with_values(ann="hnsw")
+    ix.build(cfg, fake)
+    index = ix.load(cfg)
+    assert index.manifest["faiss"]["type"] == "hnsw"
+    assert index.manifest["faiss"]["factory"].startswith("HNSW")
+    assert "efSearch" in index.manifest["faiss"]["params"]
+    q = fake.embed_query("رسوم حجز سيارة رودستر")
+    exact = np.argsort(-(np.asarray(index.vectors) @ q))[:5]  # an exact scan of the stored vectors
+    assert [i for i, _ in index.search_dense(q, 5)][0] == exact[0]
+
+
+def test_small_corpus_stays_exact(config, fake):
+    from rag import index as ix
+
+    ix.build(config, fake)
+    assert ix.load(config).manifest["faiss"]["type"] == "flat"
+
+
+def test_bad_index_type_is_a_config_error():
+    from rag.config import Config
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="index type"):
+        Config.load(env={"SANAD_ANN": "annoy"})
+
+
+def test_without_leaves_sources_out_everywhere(config, fake):
+    from rag import index as ix
+
+    ix.build(config, fake)
+    index = ix.load(config)
+    gone = sorted(index.sources)[0]
+    sub = index.without([gone])
+    assert gone not in sub.sources and all(c.source_id != gone for c in sub.chunks)
+    assert all(x.source_id != gone for x in sub.sentences)
+    assert sub.faiss_index.ntotal == len(sub.chunks) == sub.vectors.shape[0] == sub.bm25.size
+    assert len(sub.sentences) == sub.sentence_vectors.shape[0]
+    for i, _ in sub.search_dense(fake.embed_query("ماسك"), 50):
+        assert sub.chunks[i].source_id != gone
+    assert len(index.chunks) > len(sub.chunks)  # the loaded index itself is unchanged
+    with pytest.raises(ValueError):
+        index.without(list(index.sources))
