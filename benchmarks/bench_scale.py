@@ -87,8 +87,8 @@ def work_build(n: int, factory: str, path: str) -> dict:
     from rag import ann
 
     vectors = corpus(n)
-    kind = "flat" if factory == "Flat" else factory.split(",")[0][:4].lower().rstrip("0123456789")
-    spec = ann.AnnSpec("hnsw" if kind.startswith("hnsw") else kind, factory)
+    kind = factory.split(",")[0].rstrip("0123456789").lower()  # "Flat" -> flat, "IVF256,..." -> ivf
+    spec = ann.AnnSpec(kind, factory)
     t = time.perf_counter()
     index = ann.build(spec, vectors)
     secs = time.perf_counter() - t
