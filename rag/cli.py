@@ -22,18 +22,21 @@ def _config(args: argparse.Namespace) -> Config:
     return Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
 
 
-def _progress_bar():
+def _progress_bars(labels: dict[str, tuple[str, str]]):
+    """A progress callback (stage, done, total) drawing one tqdm bar per
+    stage named in ``labels`` ({stage: (description, unit)}); other stages
+    are not shown."""
     from tqdm import tqdm
 
     bars = {}
 
     def update(stage: str, done: int, total: int) -> None:
-        if stage != "embed":
+        if stage not in labels:
             return
         bar = bars.get(stage)
         if bar is None:
-            bar = bars[stage] = tqdm(total=total, unit="chunk", desc="Embedding", file=sys.stderr,
-                                     disable=None)
+            desc, unit = labels[stage]
+            bar = bars[stage] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None)
         bar.n = done
         bar.refresh()
         if done >= total:
@@ -48,7 +51,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     config = _config(args)
     report = build(config, SentenceTransformerEmbedder.from_config(config), full=args.full,
-                   progress=_progress_bar())
+                   progress=_progress_bars({"embed": ("Embedding", "chunk")}))
     for err in report.skipped:
         print(f"warning: skipped {err.path}: {err.reason}", file=sys.stderr)
     for dup, first in report.duplicates:
@@ -133,6 +136,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+EVAL_STAGES = {"index": ("Indexing", "chunk"), "langchain": ("LangChain store", "chunk"),
+               "ask": ("Asking", "q"), "refusal": ("Article left out", "q")}
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import shlex
 
@@ -149,7 +156,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     options = EvalOptions(work_dir=args.work or work_dir_for(args.dataset, config.cache_dir), systems=systems,
                           folds=args.folds, limit=args.limit, sources_dir=args.sources)
     out = args.out or os.path.join("eval-results", dataset.name + (f"-limit{args.limit}" if args.limit else ""))
-    result = evaluate(dataset, config, options, progress=_eval_progress())
+    result = evaluate(dataset, config, options, progress=_progress_bars(EVAL_STAGES))
     command = "rag " + " ".join(shlex.quote(a) for a in args.argv)
     report = write_report(result, out, command=command)
     cols = [s for s in SYSTEMS if s in result.metrics]
@@ -161,26 +168,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"{key:22}" + "".join(f"{'-' if v is None else round(v, 3):>11}" for v in vals))
     print(f"report: {report}")
     return 0
-
-
-def _eval_progress():
-    from tqdm import tqdm
-
-    labels = {"index": ("Indexing", "chunk"), "langchain": ("LangChain store", "chunk"),
-              "ask": ("Asking", "q"), "refusal": ("Article left out", "q")}
-    bars = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            desc, unit = labels.get(stage, (stage, "it"))
-            bar = bars[stage] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None)
-        bar.n = done
-        bar.refresh()
-        if done >= total:
-            bar.close()
-
-    return update
 
 
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
