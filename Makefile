@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # TORCH_PIP="torch --index-url <your CPU wheel index>".
 TORCH_PIP ?= torch==2.13.0
 
-.PHONY: run test index bench bench-scale eval install clean
+.PHONY: run test lint index train bench bench-scale eval install clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,21 @@ run: install
 index: install
 	$(VENV)/bin/rag index
 
-test: install
+test: install lint
 	bash scripts/install-browser.sh
 	$(PY) -m pytest
+
+# ruff (pyflakes, pycodestyle, import order) on the code; mypy on the library
+lint: install
+	$(VENV)/bin/ruff check rag app.py
+	$(VENV)/bin/mypy rag
+
+# The reader Sanad ships (rag/models/reader): ~45 min on 2 cores; see its MODEL_CARD.md.
+# make train DATA="my-squad.json other.json" OUT=my-reader  (then SANAD_READER=my-reader)
+DATA ?=
+OUT  ?= rag/models/reader
+train: install
+	$(VENV)/bin/rag train-reader $(if $(DATA),--data $(DATA)) --out $(OUT)
 
 bench: install
 	$(PY) benchmarks/bench_index.py

@@ -1,95 +1,70 @@
-"""Run the development set through Sanad and calibrate the refusal thresholds.
+"""Run the development set through Sanad: the reader and the earlier rules
+side by side, per split and style, with every miss shown.
 
-    python benchmarks/dev_eval.py [--dev eval/dev.jsonl] [--sweep] [--show]
+    python benchmarks/dev_eval.py [--dev eval/dev.jsonl] [--show] [--sweep]
 
-Scores each question the way tests/test_dev_set.py does: an answerable
-question is right when the answer contains the expected phrase (after
-normalization) and cites one of the expected sources; an unanswerable one is
-right when refused. --sweep grid-searches the thresholds on the tune split
-only and reports the check split with the chosen values.
+Scores each question the way tests/test_dev_set.py does (rag.evalsets.correct).
+Both deciders read the same trace of each question (Sanad.run). --sweep
+shows how the reader's threshold would do on the tune split only; the
+threshold Sanad uses is chosen by `rag train-reader` on held-out training
+data, not here.
 """
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
-from dataclasses import replace
+from collections import Counter
 from pathlib import Path
 
-from rag.answer import ExtractiveComposer, Thresholds
+from rag import evalsets
 from rag.config import Config
+from rag.decision import RuleDecider, decide
 from rag.pipeline import Sanad
-from rag import devset
-from rag.devset import correct
-
-
-class Recorder:
-    """A composer that remembers the evidence it was given."""
-
-    def __init__(self):
-        self.inner = ExtractiveComposer()
-        self.last = None
-
-    def compose(self, question, evidence):
-        self.last = (question, list(evidence))
-        return self.inner.compose(question, evidence)
-
-
-def rates(rows, answers) -> dict:
-    return {split: devset.rates(rows, answers, split) for split in ("tune", "check", "all")}
 
 
 def main(argv=None):
     root = Path(__file__).resolve().parents[1]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dev", type=Path, default=root / "eval" / "dev.jsonl")
-    ap.add_argument("--sweep", action="store_true", help="grid-search thresholds on the tune split")
+    ap.add_argument("--sweep", action="store_true", help="the reader's threshold on the tune split")
     ap.add_argument("--show", action="store_true", help="print every question and answer")
     args = ap.parse_args(argv)
 
-    recorder = Recorder()
-    sanad = Sanad(Config.load(sources_dir=root / "sources"), composer=recorder)
+    sanad = Sanad(Config.load(sources_dir=root / "sources"))
     sanad.ensure_index()
-    rows = devset.load(args.dev)
-    answers, recorded = [], []
-    for row in rows:
-        answers.append(sanad.ask(row["question"], row.get("history", [])))
-        recorded.append(recorder.last)
-    for row, a in zip(rows, answers):
-        if args.show or not correct(row, a):
-            mark = "ok " if correct(row, a) else "BAD"
-            print(f"{mark} {row['id']} [{row['split']}] {row['question']}\n    -> {'REFUSED ' if a.refused else ''}"
-                  f"{a.answer[:160]}", file=sys.stderr)
-    print(json.dumps(rates(rows, answers), indent=2))
+    rows = evalsets.load(args.dev).questions
+    traces = [sanad.run(r.question, r.history) for r in rows]
+    rules = RuleDecider(settings=sanad.settings)
+    by = {"reader": [t.answer for t in traces],
+          "rules": [sanad.composer.compose(t.question, rules.decide(t.question, t.evidence))
+                    if t.question is not None and t.evidence else t.answer for t in traces]}
+    for row, a in zip(rows, by["reader"]):
+        ok = evalsets.correct(row, a)
+        if args.show or not ok:
+            short = f" «{a.short_answer.text}»" if a.short_answer else ""
+            print(f"{'ok ' if ok else 'BAD'} {row.id} [{row.split}/{row.style}] {row.question}\n    -> "
+                  f"{'REFUSED ' + a.reason + ' ' if a.refused else ''}{short} {a.answer[:160]}", file=sys.stderr)
+    report = {name: {split: evalsets.rates(rows, answers, split) for split in ("tune", "check", "all")}
+              for name, answers in by.items()}
+    styles = Counter(r.style for r in rows)
+    report["reader_by_style"] = {
+        style: f"{sum(evalsets.correct(r, a) for r, a in zip(rows, by['reader']) if r.style == style)}/{n}"
+        for style, n in sorted(styles.items())}
+    print(json.dumps(report, indent=2, ensure_ascii=False))
 
     if args.sweep:
-        tune = [i for i, r in enumerate(rows) if r["split"] == "tune" and recorded[i] is not None]
-        best = None
-        grid = itertools.product([0.2, 0.3, 0.4, 0.5], [0.5, 0.6, 0.65, 0.7, 0.75, 0.8],
-                                 [0.78, 0.8, 0.82, 0.84, 0.86], [0.76, 0.78, 0.8, 0.82], [0.3, 0.5, 0.7])
-        for cov_s, cov, dense, dense_latin, cov_latin in grid:
-            if cov_s > cov:
-                continue
-            t = replace(Thresholds(), min_coverage=cov_s, min_context_coverage=cov, min_dense=dense,
-                        min_dense_latin=dense_latin, min_context_coverage_latin=cov_latin)
-            comp = ExtractiveComposer(t)
+        tune = [i for i, r in enumerate(rows) if r.split == "tune" and traces[i].decision.candidates]
+        for t in [round(0.05 * k, 2) for k in range(1, 20)]:
             ok_a = ok_u = n_a = n_u = 0
             for i in tune:
-                q, ev = recorded[i]
-                a = comp.compose(q, ev)
-                if rows[i]["answerable"]:
-                    n_a += 1
-                    ok_a += correct(rows[i], a)
+                tr = traces[i]
+                a = sanad.composer.compose(tr.question, decide(tr.question, tr.decision.candidates, sanad.settings, t))
+                if rows[i].answerable:
+                    n_a, ok_a = n_a + 1, ok_a + evalsets.correct(rows[i], a)
                 else:
-                    n_u += 1
-                    ok_u += correct(rows[i], a)
-            # balanced accuracy: refusing everything or nothing scores 0.5
-            score = (ok_a / n_a + ok_u / n_u) / 2
-            if best is None or score > best[0]:
-                best = (score, t, ok_a / n_a, ok_u / n_u)
-        print(f"best on tune: balanced accuracy {best[0]:.3f} (answerable {best[2]:.3f}, refused {best[3]:.3f}) "
-              f"with {best[1]}")
+                    n_u, ok_u = n_u + 1, ok_u + evalsets.correct(rows[i], a)
+            print(f"threshold {t:.2f}: answerable correct {ok_a}/{n_a}, unanswerable refused {ok_u}/{n_u}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,16 @@
 """
 from .chunking import Chunk, ChunkSettings
 from .config import Config
-from .errors import (ConfigError, IndexCorrupt, IndexLocked, IndexMissing, IndexStale, ModelError,
-                     SanadError, SourceError)
+from .errors import (
+                     ConfigError,
+                     IndexCorrupt,
+                     IndexLocked,
+                     IndexMissing,
+                     IndexStale,
+                     ModelError,
+                     SanadError,
+                     SourceError,
+)
 from .sources import Source
 
 __version__ = "0.1.0"

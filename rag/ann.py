@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-KINDS = ("auto", "flat", "hnsw", "ivf")
+INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
 FLAT_MAX = 50_000
 HNSW_FACTORY = "HNSW32,SQfp16"
 HNSW_BUILD_EF = 80
@@ -48,8 +49,8 @@ def ivf_lists(n: int) -> int:
 
 def spec_for(n: int, kind: str = "auto") -> AnnSpec:
     """The index to build for ``n`` vectors; ``kind`` forces one."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown index type {kind!r}; expected one of {', '.join(KINDS)}")
+    if kind not in INDEX_TYPES:
+        raise ValueError(f"unknown index type {kind!r}; expected one of {', '.join(INDEX_TYPES)}")
     if kind == "auto":
         kind = "flat" if n <= FLAT_MAX else "hnsw"
     if kind == "flat":
@@ -68,11 +69,11 @@ def build(spec: AnnSpec, vectors):
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if spec.factory == "Flat":
-        index = faiss.IndexFlatIP(vectors.shape[1])  # the exact index, as before specs existed
+        index: Any = faiss.IndexFlatIP(vectors.shape[1])  # the exact index, as before specs existed
     else:
         index = faiss.index_factory(vectors.shape[1], spec.factory, faiss.METRIC_INNER_PRODUCT)
         if spec.kind == "hnsw":
-            faiss.downcast_index(index).hnsw.efConstruction = HNSW_BUILD_EF
+            faiss.downcast_index(index).hnsw.efConstruction = HNSW_BUILD_EF  # type: ignore[attr-defined]
         if not index.is_trained:
             index.train(_training_sample(vectors, spec))
     index.add(vectors)
@@ -85,7 +86,7 @@ def configure(index, params: str) -> None:
     if params:
         import faiss
 
-        faiss.ParameterSpace().set_index_parameters(index, params)
+        faiss.ParameterSpace().set_index_parameters(index, params)  # type: ignore[arg-type]  # str form is valid
 
 
 def _training_sample(vectors, spec: AnnSpec, per_list: int = 64, seed: int = 0):

@@ -8,19 +8,21 @@ passage it cites; retrieval does not change.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
+from . import decision as d
+from .decision import Decision
 from .evidence import Evidence
-from .grounding import redundant
 from .question import Question
 
-_DEFINES = re.compile(r"^\W*(?:وهي|وهو|وهم|وهذا|وهذه|أي|اي|هي|هو)\s")
 NOT_IN_SOURCES = "لا تتضمن المقالات المتاحة إجابة عن هذا السؤال."
 NOT_A_QUESTION = "أجيب فقط عن الأسئلة المتعلقة بالمقالات المتاحة، مع ذكر مصادرها."
 EMPTY_QUESTION = "السؤال فارغ. اكتب سؤالًا عن المقالات المتاحة."
 UNCLEAR = "لم يتضح لي موضوع السؤال في المقالات المتاحة. أعد صياغته مع ذكر ما تسأل عنه."
+# The Arabic line a user sees for each refusal reason (rag/decision.py).
+MESSAGES = {d.EMPTY: EMPTY_QUESTION, d.NOT_A_QUESTION: NOT_A_QUESTION, d.UNCLEAR: UNCLEAR,
+            d.NOT_SUPPORTED: NOT_IN_SOURCES, d.NO_EVIDENCE: NOT_IN_SOURCES}
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,20 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class ShortAnswer:
+    """The phrase that answers ("ملياري دولار"), inside citation ``n``:
+    ``text == source.text[start:end]``."""
+
+    n: int
+    text: str
+    start: int
+    end: int
+
+    def to_json(self) -> dict:
+        return {"n": self.n, "text": self.text, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answer: str
@@ -46,67 +62,42 @@ class Answer:
     related: tuple[Citation, ...] = ()  # closest passages when refused: reading, not an answer
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     truncated: bool = False  # the question was longer than the limit and was cut
+    short_answer: ShortAnswer | None = None  # None for why/how questions or when no span is confident
+    reason: str = d.ANSWERED  # why it was refused (rag/decision.py REASONS); "answered" otherwise
 
     def to_json(self) -> dict:
         return {"question": self.question, "answer": self.answer, "refused": self.refused,
+                "reason": self.reason,
+                "short_answer": self.short_answer.to_json() if self.short_answer else None,
                 "citations": [c.to_json() for c in self.citations],
                 "related": [c.to_json() for c in self.related],
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
                 "truncated": self.truncated}
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """When evidence counts as support. Calibrated on the tune split of
-    eval/dev.jsonl (benchmarks/calibrate.py; EVALUATION.md)."""
-
-    min_coverage: float = 0.2  # in the sentence itself
-    min_context_coverage: float = 0.65  # in the sentence, its neighbours and the title
-    min_dense: float = 0.82
-    min_dense_latin: float = 0.82  # English questions
-    min_context_coverage_latin: float = 0.3  # ... and only their names can be matched
-    max_sentences: int = 2
-    second_margin: float = 0.08  # a second sentence must score within this of the first
-
-
 class Composer(Protocol):
-    def compose(self, question: Question, evidence: Sequence[Evidence]) -> Answer: ...
+    def compose(self, question: Question, decision: Decision) -> Answer: ...
 
 
 class ExtractiveComposer:
-    def __init__(self, thresholds: Thresholds | None = None):
-        self.t = thresholds or Thresholds()
+    """Quotes the decision's sentences verbatim, each followed by ``[n]``; the
+    short answer, when there is one, leads."""
 
-    def supports(self, question: Question, e: Evidence) -> bool:
-        min_dense = self.t.min_dense_latin if question.latin else self.t.min_dense
-        min_ctx = self.t.min_context_coverage_latin if question.latin else self.t.min_context_coverage
-        return (e.type_ok and e.coverage >= (0 if question.latin else self.t.min_coverage)
-                and e.context_coverage >= min_ctx and e.dense >= min_dense)
-
-    def compose(self, question: Question, evidence: Sequence[Evidence]) -> Answer:
-        ranked = sorted(evidence, key=lambda e: e.score, reverse=True)
-        supported = [e for e in ranked if self.supports(question, e)]
-        if not supported:
-            return refusal(question.text, NOT_IN_SOURCES, ranked)
-        chosen = [supported[0]]
-        for e in supported[1:]:
-            if len(chosen) >= self.t.max_sentences or e.score < chosen[0].score - self.t.second_margin:
-                break
-            if any(redundant(e.terms, c.terms) or _same_span(e, c) for c in chosen):
-                continue
-            chosen.append(e)
-        spans = [(e.sentence, e.title) for e in chosen]
-        first = chosen[0]
-        nxt = first.continuation
-        if nxt is not None and len(chosen) == 1 and (
-                first.novelty < 0.3 or (question.kind == "what" and _DEFINES.match(nxt.text))):
-            # it only names what was asked about; what it is follows ("... شبكة
-            # Orbital AI. وهي مراكز بيانات ...")
-            spans.append((nxt, first.title))
-        citations = tuple(Citation(n, s.source_id, title, s.text, s.start, s.end)
-                          for n, (s, title) in enumerate(spans, 1))
-        text = " ".join(f"{c.text} [{c.n}]" for c in citations)
-        return Answer(question.text, text, False, citations)
+    def compose(self, question: Question, decision: Decision) -> Answer:
+        if not decision.answer:
+            return refusal(question.text, MESSAGES.get(decision.reason, NOT_IN_SOURCES), decision.related,
+                           reason=decision.reason)
+        citations = tuple(Citation(n, e.sentence.source_id, e.title, e.sentence.text, e.sentence.start,
+                                   e.sentence.end) for n, e in enumerate(decision.quotes, 1))
+        short = None
+        if decision.short:
+            sid, lo, hi = decision.short
+            holder = next((c for c in citations if c.source == sid and c.start <= lo and hi <= c.end), None)
+            if holder is not None:
+                short = ShortAnswer(holder.n, holder.text[lo - holder.start:hi - holder.start], lo, hi)
+        quotes = " ".join(f"{c.text} [{c.n}]" for c in citations)
+        text = f"{short.text}\n{quotes}" if short else quotes
+        return Answer(question.text, text, False, citations, short_answer=short, reason=d.ANSWERED)
 
 
 def surrounding(text: str, start: int, end: int, width: int = 240) -> tuple[str, str, str]:
@@ -133,17 +124,14 @@ def _cite(e: Evidence, n: int) -> Citation:
     return Citation(n, s.source_id, e.title, s.text, s.start, s.end)
 
 
-def _same_span(a: Evidence, b: Evidence) -> bool:
-    x, y = a.sentence, b.sentence
-    return x.source_id == y.source_id and x.start < y.end and y.start < x.end
-
-
-def refusal(question: str, message: str, related: Sequence[Evidence] = (), k: int = 3) -> Answer:
-    seen, picks = set(), []
+def refusal(question: str, message: str, related: Sequence[Evidence] = (), k: int = 3,
+            reason: str = d.NOT_SUPPORTED) -> Answer:
+    seen: set[str] = set()
+    picks: list[Citation] = []
     for e in related:
         if e.sentence.source_id not in seen:  # one passage per article
             seen.add(e.sentence.source_id)
             picks.append(_cite(e, len(picks) + 1))
         if len(picks) == k:
             break
-    return Answer(question, message, True, (), tuple(picks))
+    return Answer(question, message, True, (), tuple(picks), reason=reason)

@@ -40,6 +40,8 @@ class Response:
     citations: tuple[Cited, ...]
     latency_ms: float
     top_score: float | None = None  # the system's score for its top passage
+    short: str | None = None  # the short answer, for systems that give one
+    reason: str = ""  # why it refused, for systems that say
 
 
 def _from_chunks(chunks: Sequence[tuple[str, str, int, int]], scores: Sequence[float], t0: float) -> Response:
@@ -141,7 +143,7 @@ class LangChainBaseline:
                 store.add_documents(part)
             if progress:
                 progress(min(lo + step, len(docs)), len(docs))
-        if folder:
+        if folder and store is not None:
             store.save_local(str(folder))
         return cls(store)
 

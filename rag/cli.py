@@ -19,7 +19,8 @@ EXIT_USER_ERROR = 1
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model)
+    return Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model,
+                       reader=getattr(args, "reader", None))
 
 
 def _progress_bars(labels: dict[str, tuple[str, str]]):
@@ -28,7 +29,7 @@ def _progress_bars(labels: dict[str, tuple[str, str]]):
     are not shown."""
     from tqdm import tqdm
 
-    bars = {}
+    bars: dict = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in labels:
@@ -105,7 +106,7 @@ def _ask_jsonl(sanad, stream) -> int:
             failed += 1
             print(json.dumps({"id": None, "error": f"line {n}: {e}"}, ensure_ascii=False), flush=True)
             continue
-        history = row.get("history") if isinstance(row.get("history"), list) else []
+        history = row["history"] if isinstance(row.get("history"), list) else []
         answer = sanad.ask(row["question"], [str(h) for h in history])
         print(json.dumps({"id": row.get("id"), **answer.to_json()}, ensure_ascii=False), flush=True)
     if failed:
@@ -147,7 +148,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import SYSTEMS, EvalOptions, evaluate, work_dir_for
     from .report import write_report
 
-    config = Config.load(model=args.model)
+    config = Config.load(model=args.model, reader=args.reader)
     dataset = load_evalset(args.dataset)  # DatasetError: one line, before the model loads
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
@@ -158,7 +159,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = args.out or os.path.join("eval-results", dataset.name + (f"-limit{args.limit}" if args.limit else ""))
     result = evaluate(dataset, config, options, progress=_progress_bars(EVAL_STAGES))
     command = "rag " + " ".join(shlex.quote(a) for a in args.argv)
-    report = write_report(result, out, command=command)
+    report = write_report(result, Path(out), command=command)
     cols = [s for s in SYSTEMS if s in result.metrics]
     print(f"{'':22}" + "".join(f"{c:>11}" for c in cols))
     for key in ("retrieval.recall@1", "retrieval.recall@5", "answer.contains_gold", "answer.f1",
@@ -170,11 +171,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# The data the committed reader was trained on (rag/models/reader/MODEL_CARD.md).
+READER_DATA = ("../shared/datasets/arcd-train.json", "../shared/datasets/aaqad-train.json")
+
+
+def cmd_train_reader(args: argparse.Namespace) -> int:
+    from .train_reader import TrainOptions, train
+
+    data = tuple(Path(d) for d in (args.data or READER_DATA))
+    weights = {}
+    for item in args.span_weight or ():
+        name, _, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            print(f"error: --span-weight wants NAME=NUMBER (got {item!r})", file=sys.stderr)
+            return EXIT_USER_ERROR
+    if args.data is None:
+        weights.setdefault("aaqad-train", 0.3)  # machine-translated: its spans are noisy (datasets README)
+    for d in data:
+        if not d.is_file():
+            print(f"error: {d}: no such file", file=sys.stderr)
+            return EXIT_USER_ERROR
+    options = TrainOptions(data=data, out=Path(args.out), seed=args.seed, epochs=args.epochs,
+                           batch_size=args.batch_size, span_weight=weights, max_examples=args.max_examples,
+                           max_holdout=args.max_holdout)
+    bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
+    manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
+    m = manifest["metrics"]
+    print(f"threshold {manifest['threshold']}: held-out answered {m['answered']}, refused {m['refused']}, "
+          f"balanced accuracy {m['balanced_accuracy']}, span F1 {m['span_f1_from_gold_window']} "
+          f"({m['train_seconds']} s training)")
+    print(f"reader: {args.out}")
+    return 0
+
+
 def _add_location_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", metavar="DIR", help="sources folder (default: sources, or $SANAD_SOURCES)")
     parser.add_argument("--index", metavar="DIR", help="index folder (default: index, or $SANAD_INDEX)")
     parser.add_argument("--model", metavar="NAME", help="embedding model: a sentence-transformers name or "
                                                         "folder (default: the embedded multilingual-e5-small)")
+
+
+def _add_reader_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reader", metavar="DIR|rules",
+                        help="who decides to answer: a reader folder from `rag train-reader`, or 'rules' for the "
+                             "earlier thresholds (default: the shipped reader, or $SANAD_READER)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--history", action="append", metavar="QUESTION",
                      help="an earlier question of the conversation (repeat, oldest first)")
     _add_location_options(ask)
+    _add_reader_option(ask)
     ask.set_defaults(func=cmd_ask)
     ev = sub.add_parser("eval", help="measure Sanad and baselines on a question set",
                         description="Evaluate Sanad beside BM25, dense and LangChain baselines on DATASET: "
@@ -220,7 +263,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where the dataset's sources and index go (default: a folder in the cache)")
     ev.add_argument("--sources", type=Path, metavar="DIR", help="JSON-lines sets: the articles (default: sources)")
     ev.add_argument("--model", metavar="NAME", help="embedding model (default: the embedded multilingual-e5-small)")
+    _add_reader_option(ev)
     ev.set_defaults(func=cmd_eval)
+    tr = sub.add_parser("train-reader", help="train the reader that decides to answer or refuse",
+                        description="Train the reader (LoRA on multilingual-e5-small, answerability and "
+                                    "span heads) on SQuAD v1.1/2.0 files, choose its threshold on held-out "
+                                    "articles and write the adapter, heads and manifest to --out.")
+    tr.add_argument("--data", type=Path, nargs="+", metavar="FILE",
+                    help="SQuAD-format training files (default: ARCD train and AAQAD train from ../shared/datasets)")
+    tr.add_argument("--out", default="rag/models/reader", metavar="DIR",
+                    help="where the reader goes (default: rag/models/reader, the one Sanad uses)")
+    tr.add_argument("--seed", type=int, default=13)
+    tr.add_argument("--epochs", type=float, default=1.0)
+    tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--max-examples", type=int, metavar="N", help="train on a seeded sample of N examples")
+    tr.add_argument("--max-holdout", type=int, default=500, metavar="N", help="held-out questions to score")
+    tr.add_argument("--span-weight", action="append", metavar="STEM=W",
+                    help="span-loss weight of a file, by its name without .json (e.g. aaqad-train=0.3)")
+    tr.set_defaults(func=cmd_train_reader)
     return p
 
 

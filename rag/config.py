@@ -41,6 +41,10 @@ class Config:
     port: int = 7860
     auth: str | None = None  # "user:password" turns on basic login
     share: bool = False
+    # Who decides to answer or refuse: "default" (the trained reader shipped in
+    # rag/models/reader), a folder made by `rag train-reader`, or "rules" (the
+    # earlier hand-set thresholds).
+    reader: str = "default"
 
     # environment variable -> field name
     ENV = {
@@ -60,6 +64,7 @@ class Config:
         "SANAD_PORT": "port",
         "SANAD_AUTH": "auth",
         "SANAD_SHARE": "share",
+        "SANAD_READER": "reader",
     }
 
     @classmethod
@@ -87,8 +92,8 @@ class Config:
             raise ConfigError(f"batch size must be at least 1 (got {batch})")
         if not 0 < port < 65536:
             raise ConfigError(f"port must be between 1 and 65535 (got {port})")
-        if "ann" in values and values["ann"] not in ann.KINDS:
-            raise ConfigError(f"index type must be one of {', '.join(ann.KINDS)} (got {values['ann']!r})")
+        if "ann" in values and values["ann"] not in ann.INDEX_TYPES:
+            raise ConfigError(f"index type must be one of {', '.join(ann.INDEX_TYPES)} (got {values['ann']!r})")
         if "share" in values:
             values["share"] = str(values["share"]).strip().lower() in ("1", "true", "yes", "on")
         if values.get("auth") is not None and ":" not in str(values["auth"]):

@@ -172,8 +172,7 @@ def bert_state_dict(pack: E5Pack) -> dict[str, np.ndarray]:
 
 def build_tokenizer(pack: E5Pack):
     """An XLM-R style unigram tokenizer equivalent to e5.c's ``tok_content``."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
-    from tokenizers import pre_tokenizers, processors
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     vocab = [(piece, float(score)) for piece, score in zip(pack.pieces, pack.scores)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=pack.unk, byte_fallback=False))
@@ -210,7 +209,7 @@ def write_folder(pack: E5Pack, dest: Path) -> None:
         from sentence_transformers.base.modules import Normalize, Transformer
         from sentence_transformers.sentence_transformer.modules import Pooling
     except ImportError:
-        from sentence_transformers.models import Normalize, Pooling, Transformer
+        from sentence_transformers.models import Normalize, Pooling, Transformer  # type: ignore[no-redef]
 
     with tempfile.TemporaryDirectory(prefix="e5-hf-") as tmp:
         hf = Path(tmp)

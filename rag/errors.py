@@ -50,3 +50,8 @@ class IndexLocked(IndexError_):
 
 class DatasetError(SanadError):
     """An evaluation dataset cannot be read."""
+
+
+class ReaderError(SanadError):
+    """The trained reader is missing, damaged, of another format or made for
+    another base model."""

@@ -2,8 +2,14 @@
 
 Two formats are read:
 
-* our JSONL development set (``eval/dev.jsonl``; rows described in rag/devset.py),
-  asked against a folder of articles (the project's ``sources/`` by default);
+* our JSONL development set (``eval/dev.jsonl``), asked against a folder of
+  articles (the project's ``sources/`` by default). One object per line::
+
+    {"id": "a01", "question": "...", "answerable": true, "answer": "50 ألف دولار",
+     "sources": ["musk-altman-roadster-dispute"], "style": "formal",
+     "history": ["an earlier question", ...], "split": "tune" | "check"}
+
+  Unanswerable rows have ``"answerable": false`` and no answer or sources;
 * SQuAD v1.1 JSON (ARCD, TyDi QA GoldP, MLQA, XQuAD). Each paragraph becomes
   one source; the paragraphs of one article form a *group*, which is what the
   refusal test leaves out of the index.
@@ -15,8 +21,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from .errors import DatasetError
+from .text import normalize
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,10 @@ class EvalQuestion:
     sources: tuple[str, ...]  # gold source ids
     group: str = ""  # the article its gold source belongs to (SQuAD sets)
     history: tuple[str, ...] = ()
+    # SQuAD 2.0: unanswerable although its own paragraph (``sources``) is in the index
+    impossible: bool = False
+    style: str = ""  # JSONL sets: formal, dialect, english, near-miss...
+    split: str = ""  # JSONL sets: "tune" (thresholds may look at it) or "check" (held out)
 
     @property
     def answerable(self) -> bool:
@@ -98,7 +110,8 @@ def _jsonl(path: Path, raw: str) -> EvalSet:
         try:
             row = json.loads(line)
         except ValueError as e:
-            raise DatasetError(f"{path}:{n}: not JSON ({e.msg}); expected SQuAD v1.1 JSON or our JSON lines") from None
+            raise DatasetError(f"{path}:{n}: not JSON ({getattr(e, 'msg', e)}); "
+                               "expected SQuAD JSON or our JSON lines") from None
         if not isinstance(row, dict) or not isinstance(row.get("question"), str) or "answerable" not in row:
             raise DatasetError(f"{path}:{n}: each line needs a 'question' string and 'answerable'")
         answerable = bool(row["answerable"])
@@ -108,35 +121,102 @@ def _jsonl(path: Path, raw: str) -> EvalSet:
             raise DatasetError(f"{path}:{n}: an answerable row needs an 'answer'")
         questions.append(EvalQuestion(str(row.get("id", n)), row["question"], tuple(map(str, answers)),
                                       tuple(map(str, row.get("sources", []))) if answerable else (),
-                                      history=tuple(map(str, row.get("history", [])))))
+                                      history=tuple(map(str, row.get("history", []))),
+                                      style=str(row.get("style", "")), split=str(row.get("split", ""))))
     if not questions:
         raise DatasetError(f"{path}: no questions found")
     return EvalSet(path.stem, "jsonl", tuple(questions))
 
 
-def _squad(path: Path, doc: dict) -> EvalSet:
+@dataclass(frozen=True)
+class SquadQA:
+    id: str
+    question: str
+    answers: tuple[tuple[str, int], ...]  # (text, start offset into the context)
+    impossible: bool = False  # SQuAD 2.0: the paragraph does not answer it
+    plausible: tuple[tuple[str, int], ...] = ()  # SQuAD 2.0: what a careless reader would answer
+
+
+@dataclass(frozen=True)
+class SquadParagraph:
+    article: str  # title
+    context: str
+    qas: tuple[SquadQA, ...]
+    where: tuple[int, int] = (0, 0)  # (article, paragraph) position in the file
+
+
+def read_squad(path: Path) -> list[SquadParagraph]:
+    """The paragraphs of a SQuAD v1.1 or 2.0 file. A malformed entry is a
+    DatasetError naming the file and the row (data[a].paragraphs[p].qas[q])."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not UTF-8 text") from None
+    except ValueError as e:
+        raise DatasetError(f"{path}: not JSON ({e})") from None
+    return _squad_paragraphs(path, doc)
+
+
+def _spans(items, where: str) -> tuple[tuple[str, int], ...]:
+    if not isinstance(items, list):
+        raise TypeError(f"{where} is not a list")
+    out = []
+    for x in items:
+        if not isinstance(x, dict) or not isinstance(x.get("text"), str):
+            raise TypeError(f"{where} has an entry without a 'text' string")
+        if x["text"].strip():
+            out.append((x["text"], int(x.get("answer_start", -1))))
+    return tuple(out)
+
+
+def _squad_paragraphs(path: Path, doc) -> list[SquadParagraph]:
     data = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(data, list):
         raise DatasetError(f"{path}: a SQuAD file needs a top-level 'data' list")
+    out = []
+    for a, article in enumerate(data):
+        for p, para in enumerate(article.get("paragraphs", []) if isinstance(article, dict) else [None]):
+            where = f"data[{a}].paragraphs[{p}]"
+            try:
+                context = para["context"]
+                if not isinstance(context, str):
+                    raise TypeError("'context' is not a string")
+                qas = []
+                for q, qa in enumerate(para["qas"]):
+                    where = f"data[{a}].paragraphs[{p}].qas[{q}]"
+                    if not isinstance(qa.get("question"), str):
+                        raise TypeError("'question' is missing or not a string")
+                    impossible = bool(qa.get("is_impossible", False))
+                    # an answerable question whose answers are all empty (two in AAQAD
+                    # train) has nothing to learn or score: callers skip it
+                    answers = _spans(qa.get("answers", []), "'answers'")
+                    qas.append(SquadQA(str(qa.get("id") or f"{a}-{p}-{q}"), qa["question"].strip(),
+                                       () if impossible else answers, impossible,
+                                       _spans(qa.get("plausible_answers", []), "'plausible_answers'")))
+            except (KeyError, TypeError, AttributeError, ValueError) as e:
+                raise DatasetError(f"{path}: {where}: not SQuAD JSON ({type(e).__name__}: {e})") from None
+            out.append(SquadParagraph(str(article.get("title") or f"article-{a}"), context, tuple(qas), (a, p)))
+    return out
+
+
+def _squad(path: Path, doc: dict) -> EvalSet:
     paragraphs, questions, seen = [], [], set()
-    try:
-        for a, article in enumerate(data):
-            group = str(article.get("title") or f"article-{a}")
-            for p, para in enumerate(article["paragraphs"]):
-                context = para["context"].strip()
-                pid = f"{_slug(group)}-{a:04d}-{p:02d}"
-                if not context:
-                    continue
-                paragraphs.append(Paragraph(pid, group, context))
-                for qa in para["qas"]:
-                    golds = tuple(dict.fromkeys(x["text"].strip() for x in qa["answers"] if x["text"].strip()))
-                    qid = str(qa.get("id") or f"{pid}-q{len(questions)}")
-                    if not golds or qid in seen:
-                        continue
-                    seen.add(qid)
-                    questions.append(EvalQuestion(qid, qa["question"].strip(), golds, (pid,), group))
-    except (KeyError, TypeError, AttributeError) as e:
-        raise DatasetError(f"{path}: not SQuAD v1.1 JSON (missing or malformed {e})") from None
+    for para in _squad_paragraphs(path, doc):
+        group, (a, p) = para.article, para.where
+        context = para.context.strip()
+        pid = f"{_slug(group)}-{a:04d}-{p:02d}"
+        if not context:
+            continue
+        paragraphs.append(Paragraph(pid, group, context))
+        for qa in para.qas:
+            golds = tuple(dict.fromkeys(t.strip() for t, _ in qa.answers if t.strip()))
+            if (not golds and not qa.impossible) or qa.id in seen:
+                continue
+            seen.add(qa.id)
+            questions.append(EvalQuestion(qa.id, qa.question, golds, (pid,), group, impossible=qa.impossible))
     if not questions:
         raise DatasetError(f"{path}: no questions with answers found")
     return EvalSet(path.stem, "squad", tuple(questions), tuple(paragraphs))
@@ -148,3 +228,24 @@ def _slug(title: str) -> str:
     ascii_part = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-")[:24]
     digest = hashlib.sha1(title.encode("utf-8")).hexdigest()[:6]
     return f"{ascii_part}-{digest}" if ascii_part else digest
+
+
+def correct(q: EvalQuestion, answer) -> bool:
+    """Development-set scoring. Answerable: not refused, the expected phrase
+    is in the answer (after normalization) and an expected source is cited.
+    Unanswerable: refused."""
+    if not q.answerable:
+        return answer.refused
+    if answer.refused:
+        return False
+    cited = {c.source for c in answer.citations}
+    return any(normalize(a) in normalize(answer.answer) for a in q.answers) and bool(cited & set(q.sources))
+
+
+def rates(questions: Sequence[EvalQuestion], answers: Sequence, split: str = "all") -> dict:
+    """Answerable answered correctly and unanswerable refused, on one split."""
+    pairs = [(q, a) for q, a in zip(questions, answers) if split == "all" or q.split == split]
+    ans = [correct(q, a) for q, a in pairs if q.answerable]
+    una = [correct(q, a) for q, a in pairs if not q.answerable]
+    return {"answerable_correct": sum(ans) / max(1, len(ans)), "n_answerable": len(ans),
+            "unanswerable_refused": sum(una) / max(1, len(una)), "n_unanswerable": len(una)}

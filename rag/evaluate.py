@@ -10,37 +10,47 @@ index); rebuilding is incremental, so a rerun embeds nothing again. Every
 question is asked once with its article present. To measure refusal, the
 articles are split into ``folds`` groups; each question is asked again
 against the index without its group's articles (Index.without), where the
-right response is to refuse. Our JSONL set has its own unanswerable
-questions instead.
+right response is to refuse. SQuAD 2.0 sets (AAQAD) also have unanswerable
+questions, asked with their own paragraph in the index; our JSONL set has
+its own unanswerable questions.
+
+Sanad's answer and what led to it come from one ``Sanad.run`` trace per
+question: the ranking is the one the answer was drawn from, and the earlier
+hand-set rules ("sanad-rules") decide on the very same evidence, so the
+reader and the rules are compared on one run.
 """
 from __future__ import annotations
 
 import hashlib
 import random
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import yaml
 
 from . import index as ix
 from . import metrics as m
-from .answer import ExtractiveComposer, Thresholds
-from .baselines import DEPTH, BM25Baseline, Cited, DenseBaseline, LangChainBaseline, Response
+from .baselines import BM25Baseline, Cited, DenseBaseline, LangChainBaseline, Response
 from .config import Config
+from .decision import Decider, RuleDecider
 from .errors import DatasetError
 from .evalsets import EvalQuestion, EvalSet
-from .pipeline import Sanad
+from .pipeline import Sanad, Trace, make_decider
+from .question import analyze
 from .sources import scan_sources
+from .text import is_verbatim
 
-SYSTEMS = ("sanad", "bm25", "dense", "langchain")
+SYSTEMS = ("sanad", "sanad-rules", "bm25", "dense", "langchain")
 KS = (1, 5, 10)
-# Refusal curves: one threshold varied, the others at their calibrated values.
-CURVES = {
-    "min_dense": [round(0.70 + 0.01 * i, 2) for i in range(26)],
-    "min_context_coverage": [round(0.05 * i, 2) for i in range(21)],
-}
+# Refusal curves: refuse when the decisive score (the reader's best
+# probability; the dense baseline's top cosine) is under the threshold.
+READER_CURVE = [round(0.05 * i, 2) for i in range(1, 20)]
+DENSE_CURVE = [round(0.70 + 0.01 * i, 2) for i in range(26)]
+# The question words the report breaks results down by (rag/question.py kinds).
+KIND_WORDS = {"quantity": "كم", "time": "متى", "person": "من", "place": "أين", "what": "ما",
+              "reason": "لماذا", "manner": "كيف", "yesno": "هل", "other": "other"}
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -58,27 +68,16 @@ class EvalResult:
     dataset: str
     format: str
     counts: dict
-    metrics: dict[str, dict[str, float]]  # system -> flat metric name -> value
+    metrics: dict[str, dict[str, float | None]]  # system -> flat metric name -> value
     curves: dict[str, list[dict]]  # curve name -> [{threshold, refused_when_absent, false_refusals}]
     rows: list[dict] = field(repr=False)  # per question and system (answers.jsonl)
     settings: dict = field(default_factory=dict)
-
-
-class _Recorder:
-    """A composer that keeps the last evidence it was given, so refusal can be
-    recomputed at other thresholds without asking again."""
-
-    def __init__(self, inner: ExtractiveComposer):
-        self.inner, self.last = inner, None
-
-    def compose(self, question, evidence):
-        self.last = (question, list(evidence))
-        return self.inner.compose(question, evidence)
+    by_kind: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # system -> kind -> metrics
 
 
 class _MemoQueries:
-    """The embedder with query vectors remembered: the untimed passes
-    (ranking for recall, refusal folds) reuse what the timed ask computed."""
+    """The embedder with query vectors remembered: the refusal folds ask the
+    same questions again and reuse what the first pass computed."""
 
     def __init__(self, embedder):
         self.inner, self.memo = embedder, {}
@@ -120,22 +119,39 @@ def folds_of(groups: list[str], k: int, seed: int = 13) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------- runs
-def _sanad_response(answer, ranking: tuple[str, ...]) -> Response:
+def _sanad_response(answer, ranking: tuple[str, ...], latency_ms: float | None = None) -> Response:
     return Response(ranking, answer.answer, answer.refused,
                     tuple(Cited(c.source, c.text, c.start, c.end) for c in answer.citations),
-                    answer.timings_ms.get("total", 0.0))
+                    answer.timings_ms.get("total", 0.0) if latency_ms is None else latency_ms,
+                    short=answer.short_answer.text if answer.short_answer else None, reason=answer.reason)
+
+
+def _rules_answer(trace: Trace, sanad: Sanad, rules: RuleDecider) -> tuple[object, float]:
+    """The answer the earlier rules give on the trace's own evidence, and its
+    latency (the run without the reader's time, plus the rules')."""
+    if trace.question is None or not trace.evidence:
+        return trace.answer, trace.timings_ms.get("total", 0.0)
+    t0 = time.perf_counter()
+    answer = sanad.composer.compose(trace.question, rules.decide(trace.question, trace.evidence))
+    spent = (time.perf_counter() - t0) * 1000
+    return answer, trace.timings_ms.get("total", 0.0) - trace.timings_ms.get("read", 0.0) + spent
 
 
 def _row(system: str, q: EvalQuestion, r: Response, present: bool) -> dict:
     rank = m.rank_of(r.ranking, q.sources) if q.sources else None
     row = {"system": system, "id": q.id, "question": q.question, "present": present,
+           "kind": analyze(q.question).kind, "impossible": q.impossible,
            "gold_answers": list(q.answers), "gold_sources": list(q.sources),
            "ranking": list(r.ranking[:10]), "rank": rank, "answer": r.answer, "refused": r.refused,
+           "short_answer": r.short, "reason": r.reason,
            "citations": [c.__dict__ for c in r.citations], "latency_ms": round(r.latency_ms, 2)}
     if q.answerable:
         row["contains_gold"] = (not r.refused) and m.contains_gold(r.answer, q.answers)
         row["f1"] = 0.0 if r.refused else round(m.token_f1(r.answer, q.answers), 4)
         row["cited_gold"] = any(m.contains_gold(c.text, q.answers) for c in r.citations)
+        short = r.short if (r.short and not r.refused) else ""
+        row["short_f1"] = round(m.token_f1(short, q.answers), 4) if short else 0.0
+        row["short_em"] = m.exact_match(short, q.answers) if short else False
     return row
 
 
@@ -145,15 +161,15 @@ def _verbatim(c: dict, sources: dict) -> bool:
         return False
     if c["start"] < 0:  # no offsets given: it must at least occur in its source
         return c["text"] in src.text
-    return src.text[c["start"]:c["end"]] == c["text"]
+    return is_verbatim(src.text, c["start"], c["end"], c["text"])
 
 
-def summarize(rows: list[dict], sources: dict, refuses: bool) -> dict[str, float]:
+def summarize(rows: list[dict], sources: dict, refuses: bool) -> dict[str, float | None]:
     """The flat metrics of one system from its rows (both passes)."""
     present = [r for r in rows if r["present"]]
     answerable = [r for r in present if r["gold_answers"]]
     ranks = [r["rank"] for r in answerable if r["gold_sources"]]
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     if ranks:
         for k in KS:
             out[f"retrieval.recall@{k}"] = m.recall_at(ranks, k)
@@ -164,6 +180,16 @@ def summarize(rows: list[dict], sources: dict, refuses: bool) -> dict[str, float
         out["answer.f1"] = sum(r["f1"] for r in answerable) / len(answerable)
         out["answer.answered"] = len(answered) / len(answerable)
         out["citations.contains_gold"] = sum(r["cited_gold"] for r in answered) / max(1, len(answered))
+        if refuses:  # the systems that answer with a short span (Sanad)
+            out["answer.short_f1"] = sum(r["short_f1"] for r in answerable) / len(answerable)
+            out["answer.short_em"] = sum(r["short_em"] for r in answerable) / len(answerable)
+    impossible = [r for r in present if r.get("impossible")]
+    if refuses and impossible and answerable:  # SQuAD 2.0: answer the answerable, refuse the rest
+        right_answered = sum(not r["refused"] for r in answerable)
+        right_refused = sum(r["refused"] for r in impossible)
+        out["answerability.accuracy"] = (right_answered + right_refused) / (len(answerable) + len(impossible))
+        out["answerability.balanced_accuracy"] = (right_answered / len(answerable)
+                                                  + right_refused / len(impossible)) / 2
     cites = [c for r in rows for c in r["citations"]]
     if cites:
         out["citations.verbatim"] = sum(_verbatim(c, sources) for c in cites) / len(cites)
@@ -178,23 +204,6 @@ def summarize(rows: list[dict], sources: dict, refuses: bool) -> dict[str, float
     return out
 
 
-def _curve(recorded_absent, recorded_normal, composer: ExtractiveComposer, knob: str, values) -> list[dict]:
-    def refused(rec, t):
-        if rec is None:  # ask() stopped before composing (an empty or unclear question)
-            return True
-        return ExtractiveComposer(t).compose(*rec).refused
-
-    points = []
-    for v in values:
-        t = replace(composer.t, **{knob: v})
-        if knob == "min_dense":
-            t = replace(t, min_dense_latin=v)
-        points.append({"threshold": v,
-                       "refused_when_absent": sum(refused(r, t) for r in recorded_absent) / max(1, len(recorded_absent)),
-                       "false_refusals": sum(refused(r, t) for r in recorded_normal) / max(1, len(recorded_normal))})
-    return points
-
-
 def _score_curve(absent_scores, normal_scores, values) -> list[dict]:
     """Refuse when the top passage's score is below the threshold."""
     def share(scores, v):
@@ -203,8 +212,29 @@ def _score_curve(absent_scores, normal_scores, values) -> list[dict]:
              "false_refusals": share(normal_scores, v)} for v in values]
 
 
+def by_kind(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Per question kind (كم، متى، من...): how the answerable questions with
+    their article present fared, and how many should-refuse rows were refused."""
+    out: dict[str, dict[str, float]] = {}
+    kinds = sorted({r["kind"] for r in rows}, key=list(KIND_WORDS).index)
+    for kind in kinds:
+        mine = [r for r in rows if r["kind"] == kind]
+        ans = [r for r in mine if r["present"] and r["gold_answers"]]
+        neg = [r for r in mine if not r["present"] or not r["gold_answers"]]
+        cell: dict[str, float] = {"questions": len(ans)}
+        if ans:
+            cell["answered"] = sum(not r["refused"] for r in ans) / len(ans)
+            cell["contains_gold"] = sum(r["contains_gold"] for r in ans) / len(ans)
+            cell["short_f1"] = sum(r.get("short_f1", 0.0) for r in ans) / len(ans)
+        if neg:
+            cell["should_refuse"] = len(neg)
+            cell["refused"] = sum(r["refused"] for r in neg) / len(neg)
+        out[KIND_WORDS[kind]] = cell
+    return out
+
+
 def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=None,
-             progress: Progress | None = None, thresholds: Thresholds | None = None) -> EvalResult:
+             progress: Progress | None = None, decider: Decider | None = None) -> EvalResult:
     from .embedding import SentenceTransformerEmbedder
 
     progress = progress or (lambda stage, done, total: None)
@@ -231,9 +261,11 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
             raise DatasetError(f"the dataset names sources that are not in {sources_dir}: {', '.join(missing[:5])}")
 
     memo = _MemoQueries(embedder)
-    recorder = _Recorder(ExtractiveComposer(thresholds))
-    sanad = Sanad.over(index, cfg, memo, recorder)
-    systems: dict[str, object] = {}
+    decider = decider or make_decider(cfg)
+    sanad = Sanad.over(index, cfg, memo, decider=decider)
+    rules = RuleDecider(settings=sanad.settings)
+    compare = "sanad-rules" in options.systems and "sanad" in options.systems and not isinstance(decider, RuleDecider)
+    systems: dict[str, Any] = {}
     if "bm25" in options.systems:
         systems["bm25"] = BM25Baseline(index)
     if "dense" in options.systems:
@@ -245,16 +277,25 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
             progress=lambda done, total: progress("langchain", done, total))
 
     rows: list[dict] = []
-    rec_normal, rec_absent = [], []
-    dense_normal, dense_absent = [], []
+    score_normal: list[float | None] = []
+    score_absent: list[float | None] = []
+    dense_normal: list[float | None] = []
+    dense_absent: list[float | None] = []
     qs = evalset.questions
+
+    def ask(system: Sanad, q: EvalQuestion, present: bool) -> None:
+        trace = system.run(q.question, q.history)
+        ranking = tuple(m.dedupe(h.chunk.source_id for h in trace.hits)) if present else ()
+        rows.append(_row("sanad", q, _sanad_response(trace.answer, ranking), present))
+        if compare:
+            answer, latency = _rules_answer(trace, system, rules)
+            rows.append(_row("sanad-rules", q, _sanad_response(answer, ranking, latency), present))
+        score = trace.decision.score if trace.decision.candidates else None
+        (score_normal if present and q.answerable else score_absent).append(score)
+
     for n, q in enumerate(qs, 1):
         if "sanad" in options.systems:
-            recorder.last = None
-            answer = sanad.ask(q.question, q.history)
-            ranking = m.dedupe(h.chunk.source_id for h in sanad.retrieve(q.question, q.history, k=2 * DEPTH // 3))
-            rows.append(_row("sanad", q, _sanad_response(answer, tuple(ranking)), True))
-            (rec_normal if q.answerable else rec_absent).append(recorder.last)
+            ask(sanad, q, True)
         for name, system in systems.items():
             r = system.respond(q.question)
             rows.append(_row(name, q, r, True))
@@ -274,13 +315,10 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
         for f, fq in sorted(by_fold.items()):
             drop = [p.id for p in evalset.paragraphs if fold_of[p.group] == f]
             sub = index.without(drop)
-            held = Sanad.over(sub, cfg, memo, recorder)
+            held = Sanad.over(sub, cfg, memo, decider=decider)
             dense = DenseBaseline(sub, memo)
             for q in fq:
-                recorder.last = None
-                answer = held.ask(q.question, q.history)
-                rows.append(_row("sanad", q, _sanad_response(answer, ()), False))
-                rec_absent.append(recorder.last)
+                ask(held, q, False)
                 dense_absent.append(dense.respond(q.question).top_score)
                 done += 1
                 progress("refusal", done, len(qs))
@@ -289,22 +327,23 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
     by_system: dict[str, list[dict]] = {}
     for r in rows:
         by_system.setdefault(r["system"], []).append(r)
-    results = {s: summarize(by_system[s], index.sources, refuses=(s == "sanad"))
+    results = {s: summarize(by_system[s], index.sources, refuses=s.startswith("sanad"))
                for s in SYSTEMS if s in by_system}
     curves = {}
-    if "sanad" in options.systems and rec_absent:
-        for knob, values in CURVES.items():
-            curves[f"sanad: {knob}"] = _curve(rec_absent, rec_normal, recorder.inner, knob, values)
-        if dense_absent:
-            curves["dense: top cosine"] = _score_curve(dense_absent, dense_normal, CURVES["min_dense"])
+    if "sanad" in options.systems and score_absent and not isinstance(decider, RuleDecider):
+        curves["sanad: reader probability"] = _score_curve(score_absent, score_normal, READER_CURVE)
+    if dense_absent:
+        curves["dense: top cosine"] = _score_curve(dense_absent, dense_normal, DENSE_CURVE)
+    kinds: dict[str, dict] = {s: by_kind(by_system[s]) for s in ("sanad", "sanad-rules") if s in by_system}
     counts = {"questions": len(qs), "answerable": sum(q.answerable for q in qs),
               "unanswerable": sum(not q.answerable for q in qs), "asked_absent": n_absent,
               "sources": len(index.sources), "chunks": len(index.chunks), "folds": options.folds}
     settings = {"model": cfg.model, "chunking": cfg.chunking.to_json(), "faiss": index.manifest.get("faiss"),
-                "thresholds": recorder.inner.t.__dict__, "index_dir": str(cfg.index_dir),
+                "decider": getattr(decider, "name", "?"), "answer_settings": sanad.settings.to_json(),
+                "index_dir": str(cfg.index_dir),
                 "index_build_s": round(build_s, 1), "embedded_chunks": report.embedded_chunks,
                 "limit": options.limit, "systems": list(options.systems)}
-    return EvalResult(evalset.name, evalset.format, counts, results, curves, rows, settings)
+    return EvalResult(evalset.name, evalset.format, counts, results, curves, rows, settings, kinds)
 
 
 def work_dir_for(dataset: Path, cache_dir: Path) -> Path:

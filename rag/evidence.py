@@ -32,6 +32,7 @@ class Evidence:
     chunk_rank: int | None = None  # rank of its chunk in the fused retrieval, if any
     novelty: float = 1.0  # share of its terms that the question does not already contain
     continuation: Sentence | None = None  # the next sentence of the same article, if any
+    position: int = -1  # of the sentence in the index's sentence list
 
     @property
     def score(self) -> float:
@@ -113,6 +114,18 @@ class SentenceTable:
                         out.setdefault(ta[0], tb[0])
         return out
 
+    @cached_property
+    def _source_ranges(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for i, s in enumerate(self.index.sentences):
+            lo, _ = out.get(s.source_id, (i, i))
+            out[s.source_id] = (lo, i + 1)
+        return out
+
+    def source_range(self, i: int) -> tuple[int, int]:
+        """[lo, hi): the positions of the sentences of sentence i's source."""
+        return self._source_ranges[self.index.sentences[i].source_id]
+
     def neighbours(self, i: int) -> tuple[int, ...]:
         s = self.index.sentences
         return tuple(j for j in (i - 1, i + 1) if 0 <= j < len(s) and s[j].source_id == s[i].source_id)
@@ -164,6 +177,6 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
             coverage=coverage(own_terms, words, table.idf), context_coverage=coverage(terms, context, table.idf),
             type_ok=answer_type_ok(question.kind, s.text), terms=own, chunk_rank=rank_of.get(i),
             novelty=len(novel) / max(1, len(own)),
-            continuation=index.sentences[following] if following is not None else None,
+            continuation=index.sentences[following] if following is not None else None, position=i,
         ))
     return out

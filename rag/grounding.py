@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from .text import normalize
 
@@ -39,7 +39,7 @@ def answer_type_ok(kind: str, text: str) -> bool:
     return True  # names, places and reasons are not checked by surface form
 
 
-def idf_weights(doc_freq: Mapping[str, int], n_docs: int) -> callable:
+def idf_weights(doc_freq: Mapping[str, int], n_docs: int) -> Callable[[str], float]:
     """idf of a term; terms the corpus never uses get the largest weight."""
     top = math.log(1 + (n_docs + 0.5) / 0.5)
 
@@ -84,7 +84,8 @@ class TermSet:
 
     @classmethod
     def of(cls, tokens: Iterable[str]) -> "TermSet":
-        forms, reach = set(), set()
+        forms: set[str] = set()
+        reach: set[str] = set()
         for tok in tokens:
             f, r = _keys(tok)
             forms |= f
@@ -124,7 +125,3 @@ def redundant(a: Iterable[str], b: Iterable[str], threshold: float = 0.6) -> boo
     """Two sentences state much the same thing (Jaccard overlap of their terms)."""
     a, b = set(a), set(b)
     return bool(a and b) and len(a & b) / len(a | b) >= threshold
-
-
-def citation_is_verbatim(source_text: str, start: int, end: int, text: str) -> bool:
-    return 0 <= start <= end <= len(source_text) and source_text[start:end] == text

@@ -31,7 +31,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from .config import Config
 from .errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, IndexStale, SanadError, SourceError
 from .sentences import Sentence, split_sentences
 from .sources import Source, scan_sources
-from .text import TEXT_VERSION, tokenize
+from .text import TEXT_VERSION, is_verbatim, tokenize
 
 FORMAT_VERSION = 3  # 2: sentence spans and vectors; 3: late-chunking sentence vectors
 CURRENT = "current"
@@ -71,7 +71,7 @@ class Index:
     manifest: dict
     chunks: list[Chunk]
     sources: dict[str, Source]
-    faiss_index: object
+    faiss_index: Any
     bm25: BM25
     vectors: np.ndarray = field(repr=False)
     sentences: list[Sentence] = field(default_factory=list, repr=False)
@@ -107,7 +107,7 @@ class Index:
         chunks = [self.chunks[i] for i in rows]
         vectors = np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
         kind = self.manifest.get("faiss", {}).get("type")
-        spec = ann.spec_for(len(rows), kind if kind in ann.KINDS else "flat")
+        spec = ann.spec_for(len(rows), kind if kind in ann.INDEX_TYPES else "flat")
         manifest = {**self.manifest, "faiss": spec.to_json(),
                     "counts": {"sources": len(self.sources) - len(drop & self.sources.keys()),
                                "chunks": len(rows), "sentences": len(srows)}}
@@ -115,7 +115,8 @@ class Index:
                      {sid: s for sid, s in self.sources.items() if sid not in drop},
                      ann.build(spec, vectors), BM25.fit([tokenize(c.text) for c in chunks]), vectors,
                      [self.sentences[i] for i in srows],
-                     np.asarray(self.sentence_vectors[srows], dtype=np.float32))
+                     np.asarray(self.sentence_vectors[srows] if self.sentence_vectors is not None else
+                                np.zeros((0, vectors.shape[1])), dtype=np.float32))
 
 
 # --------------------------------------------------------------------- helpers
@@ -291,7 +292,7 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         raise IndexCorrupt("the sentence store and its vectors disagree; rebuild it with 'rag index --full'")
     for c in chunks:
         src = sources.get(c.source_id)
-        if src is None or src.text[c.start:c.end] != c.text:
+        if src is None or not is_verbatim(src.text, c.start, c.end, c.text):
             raise IndexCorrupt(f"chunk {c.id} does not match its source text; rebuild it with 'rag index --full'")
     return Index(gen, manifest, chunks, sources, fx, bm25, vectors, sentences, svectors)
 
@@ -398,7 +399,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         entries: list[_Entry] = []
         for source in scan.sources:
             kept = reuse.get(source.sha256)
-            if kept and all(source.text[c.start:c.end] == c.text for c in kept.chunks):
+            if kept and all(is_verbatim(source.text, c.start, c.end, c.text) for c in kept.chunks):
                 # a renamed (or copied-then-deleted) file keeps its vectors under its new id
                 entries.append(_Entry(
                     source,
@@ -416,14 +417,17 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
             for done, i in enumerate(fresh):
                 entries[i] = _embed_entry(embedder, entries[i], max(1, config.batch_size))
                 progress("embed", sum(len(entries[j].chunks) for j in fresh[:done + 1]), n_fresh_chunks)
-            dim = entries[fresh[0]].chunk_vectors.shape[1]
+            first = entries[fresh[0]].chunk_vectors
+            assert first is not None  # embedded just above
+            dim = first.shape[1]
         else:
             dim = int(old_manifest["embedding"]["dim"])
 
         all_chunks = [c for e in entries for c in e.chunks]
         all_sentences = [x for e in entries for x in e.sentences]
-        vectors = np.ascontiguousarray(np.concatenate([e.chunk_vectors for e in entries]), dtype=np.float32)
-        svectors = np.concatenate([e.sentence_vectors.reshape(-1, dim) for e in entries]).astype(np.float32)
+        vectors = np.ascontiguousarray(np.concatenate([np.asarray(e.chunk_vectors) for e in entries]),
+                                       dtype=np.float32)
+        svectors = np.concatenate([np.asarray(e.sentence_vectors).reshape(-1, dim) for e in entries]).astype(np.float32)
         if vectors.shape[1] != dim:
             raise IndexCorrupt("reused vectors and new vectors have different dimensions; use --full")
 

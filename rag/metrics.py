@@ -30,6 +30,12 @@ def contains_gold(text: str, golds: Iterable[str]) -> bool:
     return any(toks and " ".join(toks) in hay for toks in map(answer_tokens, golds))
 
 
+def exact_match(text: str, golds: Iterable[str]) -> bool:
+    """``text`` equals a gold answer after normalization (SQuAD EM)."""
+    pred = answer_tokens(text)
+    return bool(pred) and any(pred == answer_tokens(g) for g in golds)
+
+
 def token_f1(text: str, golds: Iterable[str]) -> float:
     """The best token-overlap F1 between ``text`` and a gold answer."""
     pred = answer_tokens(text)

@@ -4,45 +4,95 @@
     sanad.ensure_index()                       # build it if missing or stale
     answer = sanad.ask("كم بلغت رسوم الحجز؟")
     answer = sanad.ask("ومتى حدث ذلك؟", history=["كم بلغت رسوم الحجز؟"])
+    trace = sanad.run("كم بلغت رسوم الحجز؟")  # every stage's output, for evaluation and the page
+
+``ask`` runs named stages: question (analysis) -> retrieval (hybrid chunk
+ranking) -> evidence (candidate sentences) -> decision (the reader, or the
+rules) -> composer (the answer's text and citations).
 """
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping, Sequence
 
+from . import decision as d
 from . import index as ix
-from .answer import (EMPTY_QUESTION, NOT_A_QUESTION, UNCLEAR, Answer, Citation, Composer, ExtractiveComposer,
-                     surrounding)
+from .answer import Answer, Citation, Composer, ExtractiveComposer, surrounding
 from .config import Config
+from .decision import Decider, Decision, ReaderDecider, RuleDecider
 from .embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale
-from .evidence import SentenceTable, gather
-from .question import analyze, clean
+from .evidence import Evidence, SentenceTable, gather
+from .question import Question, analyze, clean
 from .retrieval import Hit, search
+from .settings import AnswerSettings
 
 INHERITED_WEIGHT = 0.5  # a follow-up's own words count double those it inherits
 MAX_QUESTION_CHARS = 1000  # longer input is cut here (Answer.truncated says so); the model sees 512 tokens anyway
 
 
+@dataclass(frozen=True)
+class Trace:
+    """What each stage of one ``ask`` produced."""
+
+    question: Question | None  # None when the question was empty
+    query: str  # what was retrieved with (a follow-up adds the question it follows)
+    hits: tuple[Hit, ...]  # ranked chunks (settings.ranking of them)
+    evidence: tuple[Evidence, ...]  # candidate sentences
+    decision: Decision
+    answer: Answer
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+
+
+def make_decider(config: Config) -> Decider:
+    """The decider the configuration names: the trained reader (default, or
+    a folder), or the earlier rules (``SANAD_READER=rules``). Checks the
+    reader's files and that its settings were calibrated for this
+    embedding model (ReaderError otherwise); loads no weights."""
+    from .reader import DEFAULT_DIR, Reader
+
+    if config.reader == "rules":
+        return RuleDecider()
+    folder = DEFAULT_DIR if config.reader == "default" else Path(config.reader)
+    reader = Reader(folder, config.cache_dir)
+    reader.check()
+    settings = AnswerSettings.load(folder)
+    settings.check_model(config.model, folder)
+    return ReaderDecider(reader, settings)
+
+
 class Sanad:
-    def __init__(self, config: Config | None = None, embedder=None, composer: Composer | None = None):
+    def __init__(self, config: Config | None = None, embedder=None, composer: Composer | None = None,
+                 decider: Decider | None = None):
         self.config = config or Config.load()
         self.embedder = embedder or SentenceTransformerEmbedder.from_config(self.config)
         self.composer = composer or ExtractiveComposer()
-        self._index = None
-        self._table = None
+        self._decider = decider
+        self._index: ix.Index | None = None
+        self._table: SentenceTable | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def over(cls, index: ix.Index, config: Config | None = None, embedder=None,
-             composer: Composer | None = None) -> "Sanad":
+             composer: Composer | None = None, decider: Decider | None = None) -> "Sanad":
         """A Sanad answering from an already loaded ``index`` (for example one
         with some sources left out: Index.without)."""
-        sanad = cls(config, embedder, composer)
+        sanad = cls(config, embedder, composer, decider)
         sanad._index, sanad._table = index, SentenceTable(index)
         return sanad
+
+    @property
+    def decider(self) -> Decider:
+        if self._decider is None:
+            self._decider = make_decider(self.config)
+        return self._decider
+
+    @property
+    def settings(self) -> AnswerSettings:
+        return getattr(self.decider, "settings", None) or AnswerSettings()
 
     @property
     def index(self) -> ix.Index:
@@ -51,6 +101,12 @@ class Sanad:
                 self._index = ix.load(self.config)
                 self._table = SentenceTable(self._index)
             return self._index
+
+    @property
+    def table(self) -> SentenceTable:
+        _ = self.index
+        assert self._table is not None
+        return self._table
 
     def ensure_index(self, progress=None) -> ix.BuildReport | None:
         """Load the index; build it first if it is missing, stale or damaged.
@@ -66,8 +122,8 @@ class Sanad:
             return report
 
     def warm_up(self) -> None:
-        """Load the index and the model and run one question, so that the
-        first real question is answered at full speed."""
+        """Load the index, the models and run one question, so that the first
+        real question is answered at full speed."""
         self.ask("ما هو الخبر؟")
 
     def context(self, citation: Citation, width: int = 240) -> tuple[str, str, str]:
@@ -78,21 +134,17 @@ class Sanad:
         """Answer from the sources, or refuse. ``history`` holds the earlier
         questions of the conversation, oldest first; a follow-up ("ومتى حدث
         ذلك؟") is retrieved together with the question it follows."""
+        return self.run(question, history).answer
+
+    def run(self, question: str, history: Sequence[str] = ()) -> Trace:
+        """``ask``, returning what every stage produced."""
         t0 = time.perf_counter()
-        question, truncated = _bounded(question or "")
-        answer = self._ask(question, [_bounded(str(h))[0] for h in history][-6:], t0)
-        return replace(answer, truncated=truncated) if truncated else answer
+        text, truncated = _bounded(question or "")
+        trace = self._run(text, history, t0)
+        answer = replace(trace.answer, timings_ms=trace.timings_ms)
+        return replace(trace, answer=replace(answer, truncated=True) if truncated else answer)
 
-    def retrieve(self, question: str, history: Sequence[str] = (), k: int = 10) -> list[Hit]:
-        """The chunks ask() would read, best first (hybrid retrieval with
-        diversity), without composing an answer. For evaluation."""
-        question, _ = _bounded(question or "")
-        if not question:
-            return []
-        query = self._query(analyze(question), [_bounded(str(h))[0] for h in history][-6:])[0]
-        return search(self.index, query, self.embedder.embed_query(query), k=k)
-
-    def _query(self, q, history: list[str]) -> tuple[str, dict[str, float]]:
+    def _query(self, q: Question, history: list[str]) -> tuple[str, dict[str, float]]:
         """The text to retrieve with and the weighted terms to look for."""
         query, terms = q.text, dict.fromkeys(q.content, 1.0)
         if q.follow_up and history:
@@ -102,32 +154,43 @@ class Sanad:
                 terms.setdefault(t, INHERITED_WEIGHT)
         return query, terms
 
-    def _ask(self, question: str, history: list[str], t0: float) -> Answer:
+    def _stop(self, q: Question | None, text: str, reason: str, t0: float) -> Trace:
+        decision = d.refuse(reason, decider=getattr(self._decider, "name", ""))
+        question = q or analyze(text)
+        return Trace(q, text, (), (), decision, self.composer.compose(question, decision), {"total": _ms(t0)})
+
+    def _run(self, question: str, history: Sequence[str], t0: float) -> Trace:
         if not question:
-            return Answer("", EMPTY_QUESTION, True)
+            return self._stop(None, "", d.EMPTY, t0)
         q = analyze(question)
         if q.request:
-            return Answer(question, NOT_A_QUESTION, True, timings_ms={"total": _ms(t0)})
-        index, table = self.index, self._table
-
-        query, terms = self._query(q, history)
+            return self._stop(q, question, d.NOT_A_QUESTION, t0)
+        index, table = self.index, self.table  # index problems first: they are the maintainer's to fix
+        settings = self.settings
+        turns = [_bounded(str(h))[0] for h in history][-settings.history:] if settings.history else []
+        query, terms = self._query(q, turns)
         if q.latin:  # English words cannot be found in Arabic text; names can
             terms = {table.aliases.get(t, t): w for t, w in terms.items()}
             terms = {t: w for t, w in terms.items() if t in table.vocabulary}
-        if not terms:  # nothing to look for: "ومتى حدث ذلك؟" with no earlier turn
-            return Answer(question, UNCLEAR, True, timings_ms={"total": _ms(t0)})
+        if not terms and not (q.latin and isinstance(self.decider, ReaderDecider)):
+            # nothing to look for: "ومتى حدث ذلك؟" with no earlier turn. (The
+            # reader reads English questions whose words the articles lack.)
+            return self._stop(q, question, d.UNCLEAR, t0)
 
         t1 = time.perf_counter()
         vector = self.embedder.embed_query(query)
         t2 = time.perf_counter()
-        hits = search(index, query, vector, k=6)
-        evidence = gather(table, q, terms, vector, [h.position for h in hits])
+        hits = search(index, query, vector, k=settings.ranking, depth=settings.depth)
+        evidence = gather(table, q, terms, vector, [h.position for h in hits[: settings.chunks]],
+                          k_dense=settings.dense_sentences)
         t3 = time.perf_counter()
-        answer = self.composer.compose(q, evidence)
+        decision = self.decider.decide(q, evidence, table)
         t4 = time.perf_counter()
-        timings = {"embed": (t2 - t1) * 1000, "retrieve": (t3 - t2) * 1000, "compose": (t4 - t3) * 1000,
-                   "total": (t4 - t0) * 1000}
-        return replace(answer, timings_ms=timings)
+        answer = self.composer.compose(q, decision)
+        t5 = time.perf_counter()
+        timings = {"embed": (t2 - t1) * 1000, "retrieve": (t3 - t2) * 1000, "read": (t4 - t3) * 1000,
+                   "compose": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
+        return Trace(q, query, tuple(hits), tuple(evidence), decision, answer, timings)
 
 
 def _bounded(text: str) -> tuple[str, bool]:

@@ -15,8 +15,8 @@ from .text import STOPWORDS, normalize, stem, tokenize
 # (Gulf, Levantine, Egyptian) beside Modern Standard Arabic, and English.
 KINDS: dict[str, tuple[str, ...]] = {
     "quantity": ("كم", "بكم", "قديش", "قداش", "اديش", "how much", "how many", "what amount"),
-    "time": ("متي", "امتي", "امتى", "ايمتي", "وقتاش", "في اي عام", "في اي سنه", "اي عام", "اي سنه", "في اي شهر", "اي شهر", "اي يوم",
-             "when", "what year", "which year"),
+    "time": ("متي", "امتي", "امتى", "ايمتي", "وقتاش", "في اي عام", "في اي سنه", "اي عام", "اي سنه", "في اي شهر",
+             "اي شهر", "اي يوم", "when", "what year", "which year"),
     "person": ("من هو", "من هي", "من هم", "مين", "منو", "who", "whom"),
     "place": ("اين", "وين", "فين", "في اي مدينه", "في اي دوله", "where"),
     "reason": ("لماذا", "ليش", "ليه", "لم", "why", "for what reason"),

@@ -20,6 +20,8 @@ TABLE = [
     ("retrieval.mrr", "retrieval MRR"),
     ("answer.contains_gold", "answer contains gold"),
     ("answer.f1", "answer token F1"),
+    ("answer.short_f1", "short answer F1"),
+    ("answer.short_em", "short answer exact match"),
     ("answer.answered", "answered (not refused)"),
     ("citations.contains_gold", "cited text contains gold"),
     ("citations.verbatim", "citations verbatim"),
@@ -27,6 +29,8 @@ TABLE = [
     ("refusal.false_refusals", "false refusals"),
     ("refusal.precision", "refusal precision"),
     ("refusal.f1", "refusal F1"),
+    ("answerability.accuracy", "answerability accuracy (SQuAD 2.0)"),
+    ("answerability.balanced_accuracy", "answerability balanced accuracy"),
     ("latency_ms.p50", "latency p50 (ms)"),
     ("latency_ms.p95", "latency p95 (ms)"),
 ]
@@ -69,7 +73,18 @@ def _markdown(r: EvalResult, plots: list[str], command: str) -> str:
             cells = [_fmt(r.metrics[s].get(key)) for s in systems]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "Baselines answer with their top passage and never refuse (—). Sanad answers with one or two "
-                  "quoted sentences, or refuses.", ""]
+                  "quoted sentences, led by a short answer, or refuses. \"sanad\" decides with the trained "
+                  "reader; \"sanad-rules\" is the earlier hand-set rules deciding on the same evidence in the "
+                  "same run.", ""]
+    for system, kinds in r.by_kind.items():
+        lines += [f"## By question kind: {system}", "",
+                  "| kind | answerable (present) | answered | contains gold | short F1 | should refuse | refused |",
+                  "|---|---|---|---|---|---|---|"]
+        for kind, cell in kinds.items():
+            lines.append(f"| {kind} | {int(cell['questions'])} | {_fmt(cell.get('answered'))} | "
+                         f"{_fmt(cell.get('contains_gold'))} | {_fmt(cell.get('short_f1'))} | "
+                         f"{int(cell.get('should_refuse', 0))} | {_fmt(cell.get('refused'))} |")
+        lines.append("")
     lines += [f"![{p}]({p})" for p in plots]
     for name, points in r.curves.items():
         lines += ["", f"## Refusal curve: {name}", "",
@@ -87,6 +102,10 @@ def _markdown(r: EvalResult, plots: list[str], command: str) -> str:
               "- refused when absent: questions asked with their article left out of the index (or "
               "unanswerable rows) that were refused. False refusals: answerable questions, article present, "
               "refused. Precision/F1 treat refusal as detecting an absent answer.",
+              "- short answer F1 / exact match: the short answer against the gold answers (SQuAD-style); a "
+              "refusal or an answer without a short answer counts 0. Answerability (SQuAD 2.0 sets): answerable "
+              "questions answered and unanswerable ones refused, with their own paragraph in the index; "
+              "balanced accuracy is the mean of the two rates.",
               "- latency: per question, as the system runs it (Sanad: ask(); baselines: embed + search).",
               "- details of every question: answers.jsonl.", ""]
     return "\n".join(x for x in lines if x is not None)
@@ -122,10 +141,10 @@ def _plots(r: EvalResult, out: Path) -> list[str]:
         for name, points in r.curves.items():
             ax.plot([p["false_refusals"] for p in points], [p["refused_when_absent"] for p in points],
                     marker=".", label=name)
-        s = r.metrics.get("sanad", {})
-        if "refusal.false_refusals" in s:
-            ax.plot([s["refusal.false_refusals"]], [s["refusal.refused_when_absent"]], "k*", markersize=14,
-                    label="sanad as configured")
+        configured = r.metrics.get("sanad", {})
+        fr, rwa = configured.get("refusal.false_refusals"), configured.get("refusal.refused_when_absent")
+        if fr is not None and rwa is not None:
+            ax.plot([fr], [rwa], "k*", markersize=14, label="sanad as configured")
         ax.set(xlabel="false refusals (answerable, article present)",
                ylabel="refused when the article is absent", title=f"{r.dataset}: refusal trade-off",
                xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))

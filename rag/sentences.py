@@ -16,7 +16,8 @@ MIN_CHARS = 12  # shorter pieces ("**", "2025:") are not worth quoting alone
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    spans, start = [], 0
+    spans: list[tuple[int, int]] = []
+    start = 0
     for m in _END.finditer(text):
         end = m.end() if m.group() != "\n" else m.start()
         _add(text, start, end, spans)

@@ -81,3 +81,9 @@ def stem(token: str) -> str:
 def tokenize(text: str, *, stemmer=stem) -> list[str]:
     """Normalized, stop-word-free, stemmed tokens for BM25."""
     return [stemmer(t) for t in _TOKEN.findall(normalize(text)) if t not in STOPWORDS]
+
+
+def is_verbatim(source_text: str, start: int, end: int, text: str) -> bool:
+    """``text`` is exactly ``source_text[start:end]``: the invariant of every
+    chunk, sentence, citation and short answer."""
+    return 0 <= start <= end <= len(source_text) and source_text[start:end] == text

@@ -43,13 +43,49 @@ class FakeEmbedder:
         return self._vec(text)
 
 
+class FakeReader:
+    """Stands in for the trained reader in fast tests: a window "answers" in
+    proportion to the question's content words it holds; the short answer is
+    its first number (or its first word)."""
+
+    threshold = 0.5
+
+    def read(self, question, windows):
+        import re
+
+        from rag.question import analyze
+        from rag.reader import Reading
+
+        wanted = set(analyze(question).content)
+        out = []
+        for w in windows:
+            p = len(wanted & set(tokenize(w))) / max(1, len(wanted))
+            m = re.search(r"\d[\d,.]*(?: [^\s.،]+)?", w) or re.search(r"\w+", w)
+            out.append(Reading(p, m.start(), m.end(), 0.9) if m else Reading(p, 0, 0, 0.0))
+        return out
+
+    def supports(self, claim, passage, threshold=None):
+        return self.read(claim, [passage])[0].p_answer >= (self.threshold if threshold is None else threshold)
+
+
+def fake_reader_decider(model_id: str):
+    """The fake reader deciding; the rules beside it with lenient cosine
+    bars (the fake embedder's cosines are not calibrated)."""
+    from rag.decision import ReaderDecider
+    from rag.settings import AnswerSettings, Thresholds
+
+    rules = Thresholds(min_dense=0, min_dense_latin=0)
+    return ReaderDecider(FakeReader(), AnswerSettings(embedding_model=model_id, rules=rules))
+
+
 def lenient_sanad(config, embedder):
     """A Sanad over the fake embedder. The fake's bag-of-words cosines are not
     calibrated, so only the lexical checks (coverage, kind of answer) decide."""
-    from rag.answer import ExtractiveComposer, Thresholds
+    from rag.decision import RuleDecider
     from rag.pipeline import Sanad
+    from rag.settings import Thresholds
 
-    return Sanad(config, embedder=embedder, composer=ExtractiveComposer(Thresholds(min_dense=0, min_dense_latin=0)))
+    return Sanad(config, embedder=embedder, decider=RuleDecider(Thresholds(min_dense=0, min_dense_latin=0)))
 
 
 @pytest.fixture(scope="module")

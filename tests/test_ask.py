@@ -17,13 +17,19 @@ def assert_verbatim(sanad, answer: Answer):
         assert c.title == sanad.index.sources[c.source].title
     for c in answer.citations:
         assert f"{c.text} [{c.n}]" in answer.answer
+    short = answer.short_answer
+    if short is not None:  # it lies in its citation, verbatim, and the answer leads with it
+        c = answer.citations[short.n - 1]
+        assert sanad.index.sources[c.source].text[short.start:short.end] == short.text
+        assert c.start <= short.start < short.end <= c.end
+        assert answer.answer.startswith(short.text + "\n")
 
 
 def test_answers_with_verbatim_citations(sanad):
     a = sanad.ask("كم بلغت رسوم حجز سيارة رودستر؟")
     assert not a.refused and "50 ألف دولار" in a.answer
     assert_verbatim(sanad, a)
-    assert set(a.timings_ms) == {"embed", "retrieve", "compose", "total"}
+    assert set(a.timings_ms) == {"embed", "retrieve", "read", "compose", "total"}
 
 
 def test_refuses_off_topic(sanad):
@@ -94,3 +100,42 @@ def test_any_string_gives_an_answer_with_only_verbatim_citations(sanad, text):
     a = sanad.ask(text)
     assert isinstance(a, Answer) and isinstance(a.answer, str) and a.answer
     assert_verbatim(sanad, a)
+
+
+@pytest.fixture(scope="module")
+def reading(fake_sanad):
+    """Sanad over the same fake index, deciding with the stand-in reader."""
+    from rag.pipeline import Sanad
+    from conftest import fake_reader_decider
+
+    return Sanad.over(fake_sanad.index, fake_sanad.config, fake_sanad.embedder,
+                      decider=fake_reader_decider(fake_sanad.config.model))
+
+
+@pytest.mark.parametrize("q", ["كم بلغت رسوم حجز سيارة رودستر؟", "كم ضخت إنفيديا في xAI؟",
+                               "متى حجز ألتمان سيارة رودستر؟", "ما هو مشروع ستارجيت؟"])
+def test_reader_answers_lead_with_a_short_answer_inside_a_verbatim_quote(reading, q):
+    trace = reading.run(q)
+    a = trace.answer
+    assert_verbatim(reading, a)
+    assert trace.decision.decider == "reader" and trace.decision.candidates and trace.hits
+    assert a.reason == ("answered" if not a.refused else "not_supported")
+    if not a.refused and a.short_answer:
+        assert a.to_json()["short_answer"] == a.short_answer.to_json()
+
+
+def test_trace_shows_every_stage_and_its_ranking_is_what_the_answer_read(reading):
+    trace = reading.run("كم بلغت رسوم حجز سيارة رودستر؟")
+    assert trace.question.kind == "quantity" and trace.query
+    assert len(trace.hits) == reading.settings.ranking
+    read = {c.evidence.sentence.source_id for c in trace.decision.candidates}
+    assert read <= {e.sentence.source_id for e in trace.evidence}
+    for key in ("embed", "retrieve", "read", "compose", "total"):
+        assert trace.timings_ms[key] >= 0
+
+
+@pytest.mark.parametrize("q, reason", [("", "empty_question"), ("اكتب قصيدة عن ماسك", "not_a_question"),
+                                       ("ومتى حدث ذلك؟", "unclear")])
+def test_refusals_carry_a_reason_code(reading, q, reason):
+    a = reading.ask(q)
+    assert a.refused and a.reason == reason and a.to_json()["reason"] == reason

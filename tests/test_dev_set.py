@@ -3,7 +3,7 @@ retrieval, answering or refusal fails CI. Measured rates are in EVALUATION.md.""
 
 import pytest
 
-from rag import devset
+from rag import evalsets
 from rag.config import Config
 from rag.pipeline import Sanad
 from conftest import ROOT, SOURCES
@@ -17,31 +17,31 @@ def results(tmp_path_factory):
     config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path_factory.mktemp("dev") / "index")
     sanad = Sanad(config)
     sanad.ensure_index()
-    rows = devset.load(DEV)
-    return sanad, rows, [sanad.ask(r["question"], r.get("history", [])) for r in rows]
+    rows = evalsets.load(DEV).questions
+    return sanad, rows, [sanad.ask(r.question, r.history) for r in rows]
 
 
 def test_the_set_is_big_and_varied_enough():
-    rows = devset.load(DEV)
-    answerable = [r for r in rows if r["answerable"]]
+    rows = evalsets.load(DEV).questions
+    answerable = [r for r in rows if r.answerable]
     assert len(answerable) >= 40 and len(rows) - len(answerable) >= 20
-    assert {"formal", "dialect", "no-hamza", "english", "follow-up"} <= {r["style"] for r in answerable}
-    assert sum(r["style"] == "near-miss" for r in rows) >= 15
+    assert {"formal", "dialect", "no-hamza", "english", "follow-up"} <= {r.style for r in answerable}
+    assert sum(r.style == "near-miss" for r in rows) >= 15
 
 
 def test_answerable_questions_are_answered_from_the_expected_source(results):
     _, rows, answers = results
-    assert devset.rates(rows, answers)["answerable_correct"] >= 0.85
+    assert evalsets.rates(rows, answers)["answerable_correct"] >= 0.85
 
 
 def test_unanswerable_questions_are_refused(results):
     _, rows, answers = results
-    assert devset.rates(rows, answers)["unanswerable_refused"] >= 0.92
+    assert evalsets.rates(rows, answers)["unanswerable_refused"] >= 0.92
 
 
 def test_held_out_split_is_not_much_worse(results):
     _, rows, answers = results
-    check = devset.rates(rows, answers, "check")
+    check = evalsets.rates(rows, answers, "check")
     assert check["answerable_correct"] >= 0.75 and check["unanswerable_refused"] >= 0.9
 
 
@@ -50,4 +50,4 @@ def test_every_citation_is_verbatim_and_answers_are_arabic(results):
     for row, a in zip(rows, answers):
         for c in a.citations + a.related:
             assert sanad.index.sources[c.source].text[c.start:c.end] == c.text
-        assert any("\u0600" <= ch <= "\u06ff" for ch in a.answer), row["id"]  # English questions too
+        assert any("\u0600" <= ch <= "\u06ff" for ch in a.answer), row.id  # English questions too

@@ -4,12 +4,11 @@ import json
 
 import pytest
 
-from rag.answer import Thresholds
 from rag.config import Config
 from rag.evalsets import load
 from rag.evaluate import SYSTEMS, EvalOptions, evaluate
 from rag.report import write_report
-from conftest import ROOT, FakeLateEmbedder
+from conftest import ROOT, FakeLateEmbedder, fake_reader_decider
 
 MINI = ROOT / "tests" / "fixtures" / "mini-squad.json"
 KEYS = ["retrieval.recall@1", "retrieval.recall@5", "retrieval.recall@10", "retrieval.mrr",
@@ -21,9 +20,9 @@ KEYS = ["retrieval.recall@1", "retrieval.recall@5", "retrieval.recall@10", "retr
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("eval")
     config = Config.load(env={}, model=FakeLateEmbedder.model_id, index_dir=tmp / "main-index")
-    lenient = Thresholds(min_dense=0, min_dense_latin=0)  # the fake's cosines are not calibrated
+    # a stand-in reader decides; the rules decide on the same evidence beside it
     result = evaluate(load(MINI), config, EvalOptions(work_dir=tmp / "work", folds=3), embedder=FakeLateEmbedder(),
-                      thresholds=lenient)
+                      decider=fake_reader_decider(FakeLateEmbedder.model_id))
     out = tmp / "out"
     write_report(result, out, command="rag eval mini-squad.json")
     return result, out, tmp
@@ -36,8 +35,9 @@ def test_every_system_has_the_stable_metric_names(run):
     for system in SYSTEMS:
         assert set(KEYS) <= set(metrics[system]), system
         assert all(0 <= metrics[system][k] <= 1 for k in KEYS if not k.startswith("latency"))
-    for key in ("refusal.refused_when_absent", "refusal.false_refusals", "refusal.precision", "refusal.f1"):
-        assert key in metrics["sanad"] and key not in metrics["bm25"]
+    for key in ("refusal.refused_when_absent", "refusal.false_refusals", "refusal.precision", "refusal.f1",
+                "answer.short_f1", "answer.short_em"):
+        assert key in metrics["sanad"] and key in metrics["sanad-rules"] and key not in metrics["bm25"]
 
 
 def test_citations_are_verbatim_for_every_system(run):
@@ -56,7 +56,7 @@ def test_recall_is_monotone_and_retrieval_finds_most_gold_paragraphs(run):
 def test_questions_asked_without_their_article_never_cite_it(run):
     result, _, _ = run
     absent = [r for r in result.rows if not r["present"]]
-    assert len(absent) == result.counts["questions"] == 38
+    assert len(absent) == 2 * result.counts["questions"] == 2 * 38  # the reader's and the rules' answers
     assert result.counts["asked_absent"] == 38
     paragraphs = {p.id: p.group for p in load(MINI).paragraphs}
     for r in absent:
@@ -67,15 +67,17 @@ def test_questions_asked_without_their_article_never_cite_it(run):
 def test_rows_per_system_and_question(run):
     result, out, _ = run
     lines = (out / "answers.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(result.rows) == 38 * len(SYSTEMS) + 38
+    assert len(lines) == len(result.rows) == 38 * len(SYSTEMS) + 2 * 38
     row = json.loads(lines[0])
-    assert {"system", "id", "question", "answer", "refused", "citations", "rank", "latency_ms"} <= set(row)
+    assert {"system", "id", "question", "answer", "refused", "citations", "rank", "latency_ms", "kind",
+            "short_answer", "reason", "short_f1"} <= set(row)
 
 
 def test_report_and_plots_are_written(run):
     result, out, _ = run
     report = (out / "report.md").read_text(encoding="utf-8")
-    assert "| metric | sanad | bm25 | dense | langchain |" in report
+    assert "| metric | sanad | sanad-rules | bm25 | dense | langchain |" in report
+    assert "## By question kind: sanad" in report and "| كم |" in report
     assert "rag eval mini-squad.json" in report
     for png in ("recall_at_k.png", "refusal_curve.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -92,17 +94,38 @@ def test_the_main_index_is_untouched_and_the_dataset_index_is_reused(run, tmp_pa
     assert (tmp / "work" / "index" / "current" / "manifest.json").exists()
     fake = FakeLateEmbedder()
     config = Config.load(env={}, model=FakeLateEmbedder.model_id)
-    evaluate(load(MINI), config, EvalOptions(work_dir=tmp / "work", folds=1, systems=("sanad",)), embedder=fake)
+    evaluate(load(MINI), config, EvalOptions(work_dir=tmp / "work", folds=1, systems=("sanad",)), embedder=fake,
+             decider=fake_reader_decider(fake.model_id))
     assert fake.embedded == []  # same paragraphs: nothing embedded again
 
 
 def test_limit_and_jsonl_set(tmp_path):
     config = Config.load(env={}, model=FakeLateEmbedder.model_id)
+    decider = fake_reader_decider(FakeLateEmbedder.model_id)
     r = evaluate(load(MINI), config, EvalOptions(work_dir=tmp_path / "w", limit=6, systems=("sanad", "bm25")),
-                 embedder=FakeLateEmbedder())
+                 embedder=FakeLateEmbedder(), decider=decider)
     assert r.counts["questions"] == 6 and set(r.metrics) == {"sanad", "bm25"}
     r = evaluate(load(ROOT / "eval" / "dev.jsonl"), config,
                  EvalOptions(work_dir=tmp_path / "d", sources_dir=ROOT / "sources", systems=("sanad", "dense")),
-                 embedder=FakeLateEmbedder())
+                 embedder=FakeLateEmbedder(), decider=decider)
     assert r.counts["unanswerable"] >= 20 and r.counts["asked_absent"] == 0
     assert "refusal.refused_when_absent" in r.metrics["sanad"]
+
+
+def test_squad2_unanswerable_questions_are_asked_with_their_paragraph_present(tmp_path):
+    config = Config.load(env={}, model=FakeLateEmbedder.model_id)
+    r = evaluate(load(ROOT / "tests" / "fixtures" / "mini-squad2.json"), config,
+                 EvalOptions(work_dir=tmp_path / "w", folds=1, systems=("sanad", "sanad-rules")),
+                 embedder=FakeLateEmbedder(), decider=fake_reader_decider(FakeLateEmbedder.model_id))
+    assert r.counts["unanswerable"] == 3 and r.counts["asked_absent"] == 0
+    impossible = [x for x in r.rows if x["impossible"]]
+    assert len(impossible) == 6 and all(x["present"] for x in impossible)  # 3 questions x 2 systems
+    for system in ("sanad", "sanad-rules"):
+        m = r.metrics[system]
+        assert 0 <= m["answerability.accuracy"] <= 1 and 0 <= m["answerability.balanced_accuracy"] <= 1
+        refused = sum(x["refused"] for x in impossible if x["system"] == system) / 3
+        answered = sum(not x["refused"] for x in r.rows
+                       if x["system"] == system and x["present"] and x["gold_answers"]) / 7
+        assert m["answerability.balanced_accuracy"] == pytest.approx((refused + answered) / 2)
+        assert m["refusal.refused_when_absent"] == pytest.approx(refused)  # unanswerable rows count as absent
+    assert set(r.by_kind["sanad"]) <= {"كم", "متى", "من", "أين", "ما", "لماذا", "كيف", "هل", "other"}

@@ -1,6 +1,7 @@
 import pytest
 
-from rag.grounding import TermSet, answer_type_ok, citation_is_verbatim, coverage, idf_weights, redundant
+from rag.grounding import TermSet, answer_type_ok, coverage, idf_weights, redundant
+from rag.text import is_verbatim
 from rag.text import tokenize
 
 
@@ -46,5 +47,5 @@ def test_redundant_and_verbatim():
     a, b = tokenize("حاول ماسك شراء OpenAI مقابل 97.4 مليار دولار"), tokenize("عرض ماسك شراء OpenAI بقيمة 97.4 مليار دولار")
     assert redundant(a, b) and not redundant(a, tokenize("أعلن ترامب مشروع ستارجيت"))
     text = "نص المصدر كما هو."
-    assert citation_is_verbatim(text, 0, 2, "نص") and not citation_is_verbatim(text, 0, 3, "نص")
-    assert not citation_is_verbatim(text, 10, 99, "")
+    assert is_verbatim(text, 0, 2, "نص") and not is_verbatim(text, 0, 3, "نص")
+    assert not is_verbatim(text, 10, 99, "")

@@ -1,0 +1,224 @@
+"""The decision to answer or refuse, as a value.
+
+A ``Decision`` says whether to answer, why (a reason code), with what score,
+which sentences to quote and where the short answer is. Two deciders make
+one from the same evidence:
+
+* ``ReaderDecider`` (the default): the trained reader (rag/reader.py) reads
+  the best candidate windows; the best window's probability against the
+  calibrated threshold decides, and its span is the short answer;
+* ``RuleDecider``: the earlier hand-set thresholds over lexical coverage and
+  cosine, kept for comparison (``SANAD_READER=rules``).
+
+``decide`` is a pure function of the readings, so evaluation can move the
+threshold without reading again.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import Protocol, Sequence
+
+from .evidence import Evidence, SentenceTable
+from .grounding import redundant
+from .question import Question
+from .reader import Reading, window_of
+from .sentences import Sentence
+from .settings import AnswerSettings, Thresholds
+
+# Reason codes. An answer's is ANSWERED; a refusal's says why.
+ANSWERED = "answered"
+EMPTY = "empty_question"
+NOT_A_QUESTION = "not_a_question"  # a request (a poem, "ignore your instructions")
+UNCLEAR = "unclear"  # nothing to look for ("ومتى حدث ذلك؟" with no earlier turn)
+NO_EVIDENCE = "no_evidence"  # nothing retrieved
+NOT_SUPPORTED = "not_supported"  # read, and no passage answers it
+REASONS = (ANSWERED, EMPTY, NOT_A_QUESTION, UNCLEAR, NO_EVIDENCE, NOT_SUPPORTED)
+# Questions that want a sentence, not a phrase: no short answer (issue 10).
+SENTENCE_KINDS = ("reason", "manner")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A window the reader read: sentences ``first..last`` of one source
+    around the candidate sentence ``evidence``."""
+
+    evidence: Evidence
+    sentences: tuple[Sentence, ...]  # the window's sentences, in text order
+    text: str  # the source text from the first sentence's start to the last's end
+    start: int  # offset of ``text`` in the source
+    reading: Reading
+
+    @property
+    def p(self) -> float:
+        return self.reading.p_answer
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """The short answer's offsets in the source."""
+        return self.start + self.reading.start, self.start + self.reading.end
+
+    def sentence_at(self, offset: int) -> Sentence:
+        """The window's sentence holding ``offset`` (or the nearest before it)."""
+        best = self.sentences[0]
+        for s in self.sentences:
+            if s.start <= offset:
+                best = s
+        return best
+
+
+@dataclass(frozen=True)
+class Decision:
+    answer: bool
+    reason: str  # one of REASONS
+    score: float  # what decided: the best window's probability (reader) or evidence score (rules)
+    quotes: tuple[Evidence, ...] = ()  # sentences to quote, best first (as evidence of their source)
+    short: tuple[str, int, int] | None = None  # (source id, start, end) of the short answer
+    candidates: tuple[Candidate, ...] = ()  # what the reader read, best first
+    related: tuple[Evidence, ...] = ()  # when refusing: the closest passages, for reading
+    decider: str = "reader"
+
+
+class Decider(Protocol):
+    name: str
+
+    def decide(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> Decision: ...
+
+
+def refuse(reason: str, score: float = 0.0, related: Sequence[Evidence] = (), decider: str = "reader",
+           candidates: Sequence[Candidate] = ()) -> Decision:
+    return Decision(False, reason, score, related=tuple(related), decider=decider, candidates=tuple(candidates))
+
+
+# -------------------------------------------------------------------- reader
+def windows_for(table: SentenceTable, evidence: Sequence[Evidence], n: int) -> list[tuple[Evidence, int, int]]:
+    """The first ``n`` distinct windows around the best-scoring candidate
+    sentences: (evidence, first sentence, last sentence), as positions in
+    the index's sentence list. A sentence already inside a chosen window is
+    not read again (its answer can be found in that window)."""
+    sentences = table.index.sentences
+    covered: set[int] = set()
+    out = []
+    for e in sorted(evidence, key=lambda e: e.score, reverse=True):
+        i = e.position
+        if i in covered:
+            continue
+        lo, hi = table.source_range(i)
+        spans = [(s.start, s.end) for s in sentences[lo:hi]]
+        f, last = window_of(spans, i - lo)
+        out.append((e, lo + f, lo + last))
+        covered.update(range(lo + f, lo + last + 1))
+        if len(out) == n:
+            break
+    return out
+
+
+class ReaderDecider:
+    name = "reader"
+
+    def __init__(self, reader, settings: AnswerSettings):
+        self.reader = reader
+        self.settings = settings
+
+    def read(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> list[Candidate]:
+        index = table.index
+        picks = windows_for(table, evidence, self.settings.windows)
+        texts, meta = [], []
+        for e, f, last in picks:
+            sents = tuple(index.sentences[f:last + 1])
+            src = index.sources[sents[0].source_id].text
+            start, end = sents[0].start, sents[-1].end
+            texts.append(src[start:end])
+            meta.append((e, sents, start))
+        readings = self.reader.read(question.text, texts)
+        return [Candidate(e, sents, text, start, r) for (e, sents, start), text, r in zip(meta, texts, readings)]
+
+    def decide(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> Decision:
+        return decide(question, self.read(question, evidence, table), self.settings)
+
+
+def decide(question: Question, candidates: Sequence[Candidate], settings: AnswerSettings,
+           threshold: float | None = None) -> Decision:
+    """Answer from the best window if its probability reaches the threshold;
+    quote the sentence holding its short answer, and a second window's if it
+    also passes and says something else. Every quoted sentence lies in a
+    window the reader judged to answer the question."""
+    t = settings.reader_threshold if threshold is None else threshold
+    ranked = sorted(candidates, key=lambda c: c.p, reverse=True)
+    if not ranked:
+        return refuse(NO_EVIDENCE)
+    best = ranked[0]
+    related = tuple(c.evidence for c in ranked)
+    if best.p < t:
+        return refuse(NOT_SUPPORTED, best.p, related, candidates=ranked)
+    lo, hi = best.span
+    has_span = hi > lo
+    sentence = best.sentence_at(lo) if has_span else best.evidence.sentence
+    quotes = [replace(best.evidence, sentence=sentence)]
+    for c in ranked[1:]:
+        if len(quotes) >= 2 or c.p < t or c.p < best.p - settings.second_margin:
+            break
+        s = c.sentence_at(c.span[0])
+        if any(q.sentence.source_id == s.source_id and q.sentence.start == s.start for q in quotes):
+            continue
+        if redundant(c.evidence.terms, quotes[0].terms):
+            continue
+        quotes.append(replace(c.evidence, sentence=s))
+    short = None
+    if (has_span and question.kind not in SENTENCE_KINDS and best.reading.p_span >= settings.min_span
+            and sentence.start <= lo and hi <= sentence.end and (hi - lo) < len(sentence.text)):
+        short = (sentence.source_id, lo, hi)
+    return Decision(True, ANSWERED, best.p, tuple(quotes), short, tuple(ranked))
+
+
+# --------------------------------------------------------------------- rules
+class RuleDecider:
+    """The hand-set gates of the first version: coverage, context coverage,
+    cosine and the kind of answer, calibrated on the development set."""
+
+    name = "rules"
+
+    def __init__(self, thresholds: Thresholds | None = None, settings: AnswerSettings | None = None):
+        self.settings = settings or AnswerSettings()
+        self.t = thresholds or self.settings.rules
+
+    def supports(self, question: Question, e: Evidence) -> bool:
+        min_dense = self.t.min_dense_latin if question.latin else self.t.min_dense
+        min_ctx = self.t.min_context_coverage_latin if question.latin else self.t.min_context_coverage
+        return (e.type_ok and e.coverage >= (0 if question.latin else self.t.min_coverage)
+                and e.context_coverage >= min_ctx and e.dense >= min_dense)
+
+    def decide(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable | None = None
+               ) -> Decision:
+        ranked = sorted(evidence, key=lambda e: e.score, reverse=True)
+        supported = [e for e in ranked if self.supports(question, e)]
+        if not supported:
+            reason = NOT_SUPPORTED if ranked else NO_EVIDENCE
+            return refuse(reason, ranked[0].score if ranked else 0.0, ranked, decider=self.name)
+        chosen = [supported[0]]
+        for e in supported[1:]:
+            if len(chosen) >= self.t.max_sentences or e.score < chosen[0].score - self.t.second_margin:
+                break
+            if any(redundant(e.terms, c.terms) or _same_span(e, c) for c in chosen):
+                continue
+            chosen.append(e)
+        first = chosen[0]
+        nxt = first.continuation
+        if nxt is not None and len(chosen) == 1 and (
+                first.novelty < 0.3 or (question.kind == "what" and _defines(nxt.text))):
+            # it only names what was asked about; what it is follows ("... شبكة
+            # Orbital AI. وهي مراكز بيانات ...")
+            chosen.append(replace(first, sentence=nxt))
+        return Decision(True, ANSWERED, first.score, tuple(chosen), decider=self.name)
+
+
+_DEFINES = re.compile(r"^\W*(?:وهي|وهو|وهم|وهذا|وهذه|أي|اي|هي|هو)\s")
+
+
+def _defines(text: str) -> bool:
+    return bool(_DEFINES.match(text))
+
+
+def _same_span(a: Evidence, b: Evidence) -> bool:
+    x, y = a.sentence, b.sentence
+    return x.source_id == y.source_id and x.start < y.end and y.start < x.end

@@ -1,0 +1,80 @@
+"""The settings that shape answers, in one object.
+
+How many chunks are retrieved and read, how much of a conversation counts,
+and the thresholds that decide between answering and refusing were all
+chosen for one embedding model and one reader. They travel together: the
+reader's folder records them (``settings.json`` beside its manifest), and
+loading them for another embedding model is an error, not a quietly worse
+answer.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .config import EMBEDDED_MODEL
+from .errors import ReaderError
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The hand-set rules that decided before the reader (``decision="rules"``),
+    kept for comparison. Calibrated on the tune split of eval/dev.jsonl
+    (EVALUATION.md)."""
+
+    min_coverage: float = 0.2  # in the sentence itself
+    min_context_coverage: float = 0.65  # in the sentence, its neighbours and the title
+    min_dense: float = 0.82
+    min_dense_latin: float = 0.82  # English questions
+    min_context_coverage_latin: float = 0.3  # ... and only their names can be matched
+    max_sentences: int = 2
+    second_margin: float = 0.08  # a second sentence must score within this of the first
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    embedding_model: str = EMBEDDED_MODEL  # the model these values were chosen with
+    ranking: int = 20  # chunks ranked per question (what evaluation's recall@10 reads)
+    chunks: int = 6  # ... of which the first this many give candidate sentences
+    depth: int = 30  # candidates per ranking (dense, BM25) before fusion
+    dense_sentences: int = 8  # sentences nearest the question anywhere, added as candidates
+    history: int = 6  # earlier turns of a conversation kept
+    windows: int = 4  # windows the reader reads per question (~25 ms each on 2 cores)
+    reader_threshold: float = 0.5  # answer when the best window's probability reaches it
+    second_margin: float = 0.15  # a second quoted window must be this close to the first
+    min_span: float = 0.05  # below this span confidence there is no short answer
+    rules: Thresholds = field(default_factory=Thresholds)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "AnswerSettings":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("rules"), dict):
+            values["rules"] = Thresholds(**{k: v for k, v in values["rules"].items()
+                                            if k in {f.name for f in fields(Thresholds)}})
+        return cls(**values)
+
+    def save(self, folder: Path) -> None:
+        (Path(folder) / "settings.json").write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=2) + "\n",
+                                                    encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "AnswerSettings":
+        path = Path(folder) / "settings.json"
+        try:
+            return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            raise ReaderError(f"{path} is missing; restore it or retrain with `rag train-reader`") from None
+        except (ValueError, TypeError) as e:
+            raise ReaderError(f"{path} is unreadable ({e}); restore it or retrain with `rag train-reader`") from None
+
+    def check_model(self, model: str, where: Path | str = "") -> None:
+        if model != self.embedding_model:
+            raise ReaderError(
+                f"the answer settings in {where} were calibrated with embedding model {self.embedding_model!r}, "
+                f"but the index uses {model!r}; retrain the reader for it (`rag train-reader`) "
+                "or set SANAD_READER=rules")

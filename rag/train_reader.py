@@ -1,0 +1,416 @@
+"""Training the reader (``rag train-reader``): examples from SQuAD-format
+files, LoRA training on the CPU, a threshold chosen on held-out questions,
+and the artifact written with its manifest.
+
+Examples are (question, window, label, span):
+
+* the window holding the gold answer (label 1, with the span);
+* for answerable questions, a hard negative: the window of the same paragraph
+  that shares most words with the question but not the answer, or the best
+  BM25 window of another article (label 0);
+* SQuAD 2.0 unanswerable questions: the window around the "plausible" answer,
+  the near miss a careless reader would give (label 0).
+
+One article in ``HOLDOUT`` (by a seeded hash of its title) is held out of
+every file; its questions choose the threshold and give the manifest's
+metrics. Training is seeded; the same data, seed and machine give the same
+artifact.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import reader as rd
+from .bm25 import BM25
+from .errors import DatasetError
+from .evalsets import read_squad
+from .metrics import token_f1
+from .sentences import split_sentences
+from .settings import AnswerSettings
+from .text import tokenize
+
+HOLDOUT = 10  # one article in ten is held out
+OTHER_DEPTH = 4  # windows of other articles that stand in for "the article is absent"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Example:
+    qid: str
+    question: str
+    window: str
+    label: int
+    span: tuple[int, int] | None  # character offsets into the window, for label 1
+    kind: str  # "answer" | "same" (same paragraph) | "other" (another article) | "impossible"
+    weight: float = 1.0  # of the span loss
+
+
+@dataclass(frozen=True)
+class HeldQuestion:
+    """A held-out question with every window a decision for it would read."""
+
+    qid: str
+    question: str
+    answerable: bool
+    windows: tuple[str, ...]  # own paragraph's windows
+    gold: tuple[str, ...]  # gold answers
+    gold_window: int | None  # which window holds the answer
+    absent: tuple[str, ...]  # the best windows of other articles
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    data: tuple[Path, ...]
+    out: Path
+    seed: int = 13
+    epochs: float = 1.0
+    batch_size: int = 16
+    lr: float = 3e-4  # LoRA; the heads learn at 3x this
+    span_weight: dict = field(default_factory=dict)  # file stem -> span-loss weight (noisy spans weigh less)
+    max_examples: int | None = None
+    max_holdout: int = 500  # held-out questions scored for the threshold
+    rank: int = 16
+    alpha: int = 32
+    threads: int | None = None
+
+
+@dataclass
+class _Window:
+    article: int
+    lo: int
+    hi: int
+    text: str
+
+
+def _locate(context: str, text: str, start: int) -> tuple[int, int] | None:
+    if 0 <= start and context[start:start + len(text)] == text:
+        return start, start + len(text)
+    at = context.find(text)
+    return (at, at + len(text)) if at >= 0 else None
+
+
+def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Progress | None = None
+                  ) -> tuple[list[Example], list[HeldQuestion]]:
+    """Training examples and held-out questions of one SQuAD file."""
+    paragraphs = read_squad(path)
+    rnd = random.Random(f"{seed}-{path.name}")
+    titles = sorted({p.article for p in paragraphs})
+    held = {t for t in titles if int(hashlib.sha1(f"{seed}/{t}".encode()).hexdigest(), 16) % HOLDOUT == 0}
+    art_of = {t: i for i, t in enumerate(titles)}
+    windows: list[_Window] = []
+    per_para: list[list[int]] = []
+    for para in paragraphs:
+        spans = split_sentences(para.context)
+        ids = []
+        seen = set()
+        for i in range(len(spans)):
+            f, last = rd.window_of(spans, i)
+            key = (spans[f][0], spans[last][1])
+            if key not in seen:
+                seen.add(key)
+                ids.append(len(windows))
+                windows.append(_Window(art_of[para.article], key[0], key[1], para.context[key[0]:key[1]]))
+        per_para.append(ids)
+    bm25 = BM25.fit([tokenize(w.text) for w in windows])
+
+    def others(question: str, article: int, k: int) -> list[int]:
+        scores = bm25.scores(tokenize(question))
+        order = np.argsort(-scores)[: 8 * k + 8]
+        return [int(j) for j in order if windows[j].article != article and scores[j] > 0][:k]
+
+    def overlap(question: str, ids: Sequence[int]) -> list[int]:
+        q = set(tokenize(question))
+        return sorted(ids, key=lambda j: -len(q & set(tokenize(windows[j].text))))
+
+    train: list[Example] = []
+    heldout: list[HeldQuestion] = []
+    for n, (para, ids) in enumerate(zip(paragraphs, per_para)):
+        if progress:
+            progress(f"examples {path.name}", n + 1, len(paragraphs))
+        if not ids:
+            continue
+        article = art_of[para.article]
+        for qa in para.qas:
+            answer = next((loc for t, s in qa.answers if (loc := _locate(para.context, t, s))), None)
+            if para.article in held:
+                holding = [j for j in ids if answer and windows[j].lo <= answer[0] and answer[1] <= windows[j].hi]
+                if qa.impossible or holding:
+                    heldout.append(HeldQuestion(
+                        qa.id, qa.question, not qa.impossible, tuple(windows[j].text for j in ids),
+                        tuple(t for t, _ in qa.answers), ids.index(holding[0]) if holding else None,
+                        tuple(windows[j].text for j in others(qa.question, article, OTHER_DEPTH))))
+                continue
+            if qa.impossible:
+                near = next((loc for t, s in qa.plausible if (loc := _locate(para.context, t, s))), None)
+                pool = ([j for j in ids if near and windows[j].lo <= near[0] < windows[j].hi]
+                        or overlap(qa.question, ids))
+                w = windows[pool[0]]
+                train.append(Example(qa.id, qa.question, w.text, 0, None, "impossible"))
+                continue
+            if answer is None:
+                continue
+            holding = [j for j in ids if windows[j].lo <= answer[0] and answer[1] <= windows[j].hi]
+            if not holding:
+                continue  # the answer crosses more than one window
+            w = windows[rnd.choice(holding)]
+            train.append(Example(qa.id, qa.question, w.text, 1, (answer[0] - w.lo, answer[1] - w.lo), "answer",
+                                 span_weight))
+            golds = [t.strip() for t, _ in qa.answers if t.strip()]
+            # a window that holds the answer's words elsewhere may answer too: no negative
+            same = [j for j in overlap(qa.question, ids)
+                    if (windows[j].hi <= answer[0] or windows[j].lo >= answer[1])
+                    and not any(g in windows[j].text for g in golds)]
+            other = others(qa.question, article, 1)
+            # both kinds of negative for the clean sets, one (alternating) for large noisy ones
+            picks = [("same", same[:1]), ("other", other)]
+            if span_weight < 1.0:
+                picks = [picks[rnd.random() < 0.5]]
+            for kind, js in picks:
+                for j in js:
+                    train.append(Example(qa.id, qa.question, windows[j].text, 0, None, kind))
+    return train, heldout
+
+
+def file_hash(path: Path) -> str:
+    return rd.file_sha256(path)
+
+
+# ------------------------------------------------------------------ training
+def _batches(examples: list[Example], batch_size: int, rnd: random.Random) -> list[list[Example]]:
+    """Shuffled batches of examples of similar length (less padding)."""
+    order = examples[:]
+    rnd.shuffle(order)
+    out = []
+    pool = 64 * batch_size
+    for i in range(0, len(order), pool):
+        chunk = sorted(order[i:i + pool], key=lambda e: len(e.window) + len(e.question))
+        out += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    rnd.shuffle(out)
+    return out
+
+
+def _token_span(offsets: np.ndarray, passage: np.ndarray, span: tuple[int, int]) -> tuple[int, int] | None:
+    lo, hi = span
+    toks = [t for t in range(len(offsets)) if passage[t] and offsets[t][1] > lo and offsets[t][0] < hi]
+    return (toks[0], toks[-1]) if toks else None
+
+
+def train(options: TrainOptions, progress: Progress | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train, choose the threshold, write the artifact; returns the manifest."""
+    import torch
+
+    progress = progress or (lambda stage, done, total: None)
+    random.seed(options.seed)
+    np.random.seed(options.seed)
+    torch.manual_seed(options.seed)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    from .config import Config
+
+    examples: list[Example] = []
+    held: list[HeldQuestion] = []
+    files = []
+    for path in options.data:
+        path = Path(path)
+        ex, ho = examples_from(path, options.seed, options.span_weight.get(path.stem, 1.0), progress)
+        log(f"{path.name}: {len(ex)} training examples, {len(ho)} held-out questions")
+        examples += ex
+        held += ho
+        files.append({"file": path.name, "sha256": file_hash(path), "examples": len(ex), "held_out": len(ho)})
+    if not examples:
+        raise DatasetError("no training examples in " + ", ".join(str(p) for p in options.data))
+    rnd = random.Random(options.seed)
+    if options.max_examples and len(examples) > options.max_examples:
+        examples = rnd.sample(examples, options.max_examples)
+    counts = {k: sum(e.kind == k for e in examples) for k in ("answer", "same", "other", "impossible")}
+    log(f"training on {len(examples)} examples: {counts}")
+    folder = rd.base_folder(Config.load().cache_dir)  # after the data: a bad file fails before any model work
+
+    net = rd.build_net(folder, options.rank, options.alpha)
+    tok = rd.tokenizer_for(folder)
+    heads = list(net.answerable.parameters()) + list(net.span.parameters())
+    lora = [p for p in net.encoder.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": lora, "lr": options.lr}, {"params": heads, "lr": 3 * options.lr}],
+                            weight_decay=0.01)
+    batches = []
+    for epoch in range(math.ceil(options.epochs)):
+        batches += _batches(examples, options.batch_size, rnd)
+    batches = batches[: int(len(batches) * options.epochs / math.ceil(options.epochs)) or 1]
+    total = len(batches)
+    warm = max(1, total // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    ckpt = options.out / "checkpoint.pt"
+    start = 0
+    if ckpt.is_file():  # resume an interrupted run of the same options
+        state = torch.load(ckpt, weights_only=False)
+        if state.get("options") == _options_key(options):
+            net.load_state_dict(state["net"], strict=False)
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            start = state["step"]
+            log(f"resuming from step {start} of {total}")
+    net.train()
+    bce = torch.nn.BCEWithLogitsLoss()
+    t0 = time.perf_counter()
+    for step in range(start, total):
+        batch = batches[step]
+        ids, mask, passage, offsets = _encode_batch(tok, batch)
+        logit, s_log, e_log = net(ids, mask)
+        labels = torch.tensor([float(e.label) for e in batch])
+        loss = bce(logit, labels)
+        rows, starts, ends, weights = [], [], [], []
+        for r, e in enumerate(batch):
+            if e.label and e.span:
+                t = _token_span(offsets[r], passage[r].numpy(), e.span)
+                if t:
+                    rows.append(r)
+                    starts.append(t[0])
+                    ends.append(t[1])
+                    weights.append(e.weight)
+        if rows:
+            neg = torch.finfo(s_log.dtype).min
+            sl = s_log[rows].masked_fill(~passage[rows], neg)
+            el = e_log[rows].masked_fill(~passage[rows], neg)
+            ce = torch.nn.functional.cross_entropy
+            w = torch.tensor(weights)
+            span_loss = ((ce(sl, torch.tensor(starts), reduction="none")
+                          + ce(el, torch.tensor(ends), reduction="none")) / 2 * w).sum() / len(batch)
+            loss = loss + span_loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lora + heads, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad()
+        progress("train", step + 1, total)
+        if (step + 1) % 100 == 0:  # a line for logs, where the bar is not drawn
+            rate = (step + 1 - start) / (time.perf_counter() - t0)
+            log(f"step {step + 1}/{total}, loss {loss.item():.3f}, {rate:.2f} batches/s, "
+                f"~{(total - step - 1) / rate / 60:.0f} min left")
+        if (step + 1) % 200 == 0 or step + 1 == total:
+            options.out.mkdir(parents=True, exist_ok=True)
+            trainable = {k: v for k, v in net.state_dict().items()
+                         if "lora_" in k or k.startswith(("answerable.", "span."))}
+            torch.save({"net": trainable, "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step + 1,
+                        "options": _options_key(options)}, ckpt.with_suffix(".tmp"))
+            ckpt.with_suffix(".tmp").replace(ckpt)
+    train_s = time.perf_counter() - t0
+    net.eval()
+
+    metrics, threshold = evaluate_heldout(net, tok, held[: options.max_holdout], progress)
+    metrics["train_seconds"] = round(train_s, 1)
+    files_sha = rd.save_net(net, options.out)
+    manifest = {
+        "format": rd.FORMAT_VERSION,
+        "base_model": rd.BASE_MODEL,
+        "base_hash": rd.base_model_hash(),
+        "lora": {"rank": options.rank, "alpha": options.alpha},
+        "targets": list(rd.LORA_TARGETS),
+        "max_tokens": rd.MAX_TOKENS,
+        "max_window_chars": rd.MAX_WINDOW_CHARS,
+        "threshold": threshold,
+        "seed": options.seed,
+        "data": files,
+        "examples": counts,
+        "options": {"epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
+                    "span_weight": options.span_weight, "max_examples": options.max_examples},
+        "metrics": metrics,
+        "files": files_sha,
+        "created": time.strftime("%Y-%m-%d"),
+    }
+    (options.out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
+                                               encoding="utf-8")
+    # the answer settings travel with the threshold they were chosen with
+    AnswerSettings(reader_threshold=threshold).save(options.out)
+    ckpt.unlink(missing_ok=True)
+    return manifest
+
+
+def _options_key(options: TrainOptions) -> dict:
+    d = asdict(options)
+    d["data"] = [str(p) for p in options.data]
+    d["out"] = str(options.out)
+    return d
+
+
+def _encode_batch(tok, batch: Sequence[Example]):
+    """Pairs with different questions (rd.encode takes one question)."""
+    import torch
+
+    enc = tok(["query: " + e.question[:rd.MAX_QUESTION_CHARS] for e in batch],
+              [rd.PASSAGE_PREFIX + e.window for e in batch], truncation="only_second", max_length=rd.MAX_TOKENS,
+              padding=True, return_offsets_mapping=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping").numpy() - len(rd.PASSAGE_PREFIX)
+    passage = np.zeros(enc["input_ids"].shape, dtype=bool)
+    for row in range(len(batch)):
+        for t, s in enumerate(enc.sequence_ids(row)):
+            passage[row, t] = s == 1 and offsets[row, t, 1] > offsets[row, t, 0] and offsets[row, t, 0] >= 0
+    return enc["input_ids"], enc["attention_mask"], torch.from_numpy(passage), offsets
+
+
+def _score(net, tok, question: str, windows: Sequence[str]) -> list[rd.Reading]:
+    import torch
+
+    if not windows:
+        return []
+    ids, mask, passage, offsets = rd.encode(tok, question, windows)
+    with torch.inference_mode():
+        logit, s, e = net(ids, mask)
+        a, b, p_span = rd.best_spans(s, e, passage)
+    p = torch.sigmoid(logit).tolist()
+    out = []
+    for r, w in enumerate(windows):
+        lo, hi = rd._trim(w, max(0, int(offsets[r, int(a[r]), 0])), min(len(w), int(offsets[r, int(b[r]), 1])))
+        out.append(rd.Reading(p[r], lo, hi, float(p_span[r])))
+    return out
+
+
+def evaluate_heldout(net, tok, held: Sequence[HeldQuestion], progress: Progress | None = None
+                     ) -> tuple[dict, float]:
+    """Decisions on held-out questions, as Sanad makes them (answer when the
+    best window's probability reaches the threshold):
+
+    * answerable, own paragraph read: should answer, from the gold window;
+    * the same question with only other articles' best windows: should refuse;
+    * unanswerable (SQuAD 2.0), own paragraph read: should refuse.
+
+    The threshold maximizes balanced accuracy (mean of answer rate and refusal
+    rate); returns the metrics at it."""
+    progress = progress or (lambda stage, done, total: None)
+    pos, neg, spans = [], [], []
+    for n, q in enumerate(held):
+        own = _score(net, tok, q.question, q.windows)
+        best = max(range(len(own)), key=lambda i: own[i].p_answer)
+        if q.answerable:
+            pos.append(own[best].p_answer)
+            r = own[best]
+            spans.append(token_f1(q.windows[best][r.start:r.end], q.gold) if best == q.gold_window else 0.0)
+            absent = _score(net, tok, q.question, q.absent)
+            if absent:
+                neg.append(max(r.p_answer for r in absent))
+        else:
+            neg.append(own[best].p_answer)
+        progress("held-out", n + 1, len(held))
+    grid = sorted(set(np.round(np.linspace(0.02, 0.98, 97), 2).tolist()))
+
+    def at(t):
+        answered = sum(p >= t for p in pos) / max(1, len(pos))
+        refused = sum(p < t for p in neg) / max(1, len(neg))
+        return answered, refused
+
+    threshold = max(grid, key=lambda t: (sum(at(t)) / 2, -abs(t - 0.5)))
+    answered, refused = at(threshold)
+    metrics = {"held_out_questions": len(held), "answerable": len(pos), "should_refuse": len(neg),
+               "answered": round(answered, 4), "refused": round(refused, 4),
+               "balanced_accuracy": round((answered + refused) / 2, 4),
+               "span_f1_from_gold_window": round(sum(spans) / max(1, len(spans)), 4)}
+    return metrics, float(threshold)

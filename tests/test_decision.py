@@ -1,0 +1,86 @@
+"""The answer-or-refuse decision as a value (rag/decision.py), on hand-made
+readings: no model."""
+import pytest
+
+from rag import decision as d
+from rag.answer import ExtractiveComposer
+from rag.decision import Candidate, decide
+from rag.evidence import Evidence
+from rag.question import analyze
+from rag.reader import Reading
+from rag.sentences import Sentence, split_sentences
+from rag.settings import AnswerSettings
+from rag.text import tokenize
+
+TEXT = ("حجز ألتمان سيارة رودستر عام 2018. ودفع رسوم حجز بلغت 50 ألف دولار. "
+        "ردّ ماسك بتعليق لاذع على المنشور. وأعادت تيسلا المبلغ خلال 24 ساعة.")
+SENTS = [Sentence("s", a, b, TEXT[a:b]) for a, b in split_sentences(TEXT)]
+SETTINGS = AnswerSettings(reader_threshold=0.5)
+
+
+def candidate(first, last, p, answer=None, p_span=0.9, centre=None):
+    """A window of sentences first..last; ``answer`` a substring of it."""
+    sents = tuple(SENTS[first:last + 1])
+    start, end = sents[0].start, sents[-1].end
+    text = TEXT[start:end]
+    lo = text.index(answer) if answer else 0
+    hi = lo + len(answer) if answer else 0
+    s = SENTS[centre if centre is not None else first]
+    ev = Evidence(s, "عنوان", 0.8, 0.5, 0.5, True, tuple(tokenize(s.text)), 0, position=SENTS.index(s))
+    return Candidate(ev, sents, text, start, Reading(p, lo, hi, p_span))
+
+
+def test_answers_from_the_best_window_with_a_short_answer_inside_its_quote():
+    q = analyze("كم بلغت رسوم الحجز؟")
+    dec = decide(q, [candidate(2, 3, 0.3, "24 ساعة"), candidate(0, 1, 0.9, "50 ألف دولار")], SETTINGS)
+    assert dec.answer and dec.reason == d.ANSWERED and dec.score == 0.9
+    sid, lo, hi = dec.short
+    assert TEXT[lo:hi] == "50 ألف دولار"
+    quoted = dec.quotes[0].sentence
+    assert quoted.start <= lo and hi <= quoted.end and quoted.text.startswith("ودفع")  # the span's own sentence
+    a = ExtractiveComposer().compose(q, dec)
+    s = a.short_answer
+    c = a.citations[s.n - 1]
+    assert s.text == TEXT[s.start:s.end] == "50 ألف دولار" and c.start <= s.start and s.end <= c.end
+    assert a.answer.startswith("50 ألف دولار\n") and a.to_json()["short_answer"]["text"] == s.text
+
+
+def test_refuses_below_the_threshold_with_a_reason_and_related_reading():
+    q = analyze("ما لون سيارة رودستر؟")
+    dec = decide(q, [candidate(0, 1, 0.2, "2018"), candidate(2, 3, 0.1)], SETTINGS)
+    assert not dec.answer and dec.reason == d.NOT_SUPPORTED and dec.score == 0.2
+    a = ExtractiveComposer().compose(q, dec)
+    assert a.refused and a.reason == d.NOT_SUPPORTED and not a.citations and a.related
+    assert a.to_json()["short_answer"] is None
+
+
+def test_the_threshold_is_a_parameter_and_monotone():
+    q = analyze("كم بلغت رسوم الحجز؟")
+    cands = [candidate(0, 1, 0.6, "50 ألف دولار")]
+    answered = [decide(q, cands, SETTINGS, threshold=t).answer for t in (0.1, 0.5, 0.6, 0.61, 0.9)]
+    assert answered == [True, True, True, False, False]
+    assert decide(q, [], SETTINGS).reason == d.NO_EVIDENCE
+
+
+@pytest.mark.parametrize("question", ["لماذا رد ماسك بتعليق لاذع؟", "كيف رد ماسك على المنشور؟"])
+def test_why_and_how_questions_get_no_short_answer(question):
+    dec = decide(analyze(question), [candidate(2, 2, 0.9, "بتعليق لاذع")], SETTINGS)
+    assert dec.answer and dec.short is None
+
+
+def test_no_short_answer_when_the_span_is_not_confident_or_is_the_whole_sentence():
+    q = analyze("كم بلغت رسوم الحجز؟")
+    assert decide(q, [candidate(1, 1, 0.9, "50 ألف دولار", p_span=0.01)], SETTINGS).short is None
+    whole = SENTS[1].text
+    assert decide(q, [candidate(1, 1, 0.9, whole)], SETTINGS).short is None
+
+
+def test_a_second_quote_must_pass_on_its_own_and_be_close():
+    q = analyze("ماذا حدث للمبلغ؟")
+    near = decide(q, [candidate(0, 1, 0.9, "50 ألف دولار"), candidate(3, 3, 0.85, "24 ساعة")], SETTINGS)
+    assert [e.sentence.text[:4] for e in near.quotes] == ["ودفع", "وأعا"]
+    far = decide(q, [candidate(0, 1, 0.9, "50 ألف دولار"), candidate(3, 3, 0.55, "24 ساعة")], SETTINGS)
+    assert len(far.quotes) == 1
+    failing = decide(q, [candidate(0, 1, 0.9, "50 ألف دولار"), candidate(3, 3, 0.45, "24 ساعة")],
+                     AnswerSettings(reader_threshold=0.5, second_margin=0.9))
+    assert len(failing.quotes) == 1  # every quoted sentence passes the reader's check itself

@@ -1,0 +1,91 @@
+"""Training data for the reader, and `rag train-reader` itself on a few
+examples (the real run is `make train`, recorded in the model card)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rag import reader as rd
+from rag.errors import DatasetError
+from rag.evalsets import load, read_squad
+from rag.train_reader import examples_from
+from conftest import ROOT
+
+MINI2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"
+MINI = ROOT / "tests" / "fixtures" / "mini-squad.json"
+
+
+def test_squad2_files_are_read_with_their_unanswerable_questions():
+    paras = read_squad(MINI2)
+    qas = [qa for p in paras for qa in p.qas]
+    assert sum(qa.impossible for qa in qas) == 3 and all(not qa.answers for qa in qas if qa.impossible)
+    assert any(qa.plausible for qa in qas)
+    s = load(MINI2)
+    impossible = [q for q in s.questions if q.impossible]
+    assert len(impossible) == 3 and all(not q.answerable and q.sources for q in impossible)
+
+
+def test_examples_hold_the_answer_verbatim_and_negatives_do_not():
+    examples, _ = examples_from(MINI, seed=13)
+    assert {e.kind for e in examples} >= {"answer", "same", "other"}
+    golds = {qa.id: [t for t, _ in qa.answers] for p in read_squad(MINI) for qa in p.qas}
+    for e in examples:
+        if e.label:
+            lo, hi = e.span
+            assert e.window[lo:hi] in golds[e.qid]
+        else:
+            assert e.span is None
+            if e.kind == "same":
+                assert not any(g in e.window for g in golds[e.qid])
+
+
+def test_unanswerable_questions_give_near_miss_negatives_and_a_holdout_is_kept():
+    examples, held = examples_from(MINI2, seed=13)
+    impossible = [e for e in examples if e.kind == "impossible"]
+    assert impossible and all(e.label == 0 for e in impossible)
+    questions = {e.qid for e in examples} | {h.qid for h in held}
+    assert not {e.qid for e in examples} & {h.qid for h in held}  # held-out articles never train
+    assert len(questions) <= 10
+    # the split is by article, seeded: another seed may hold out another one
+    assert examples_from(MINI2, seed=13)[0] == examples
+
+
+@pytest.mark.parametrize("doc, where", [
+    ({"data": [{"title": "x", "paragraphs": [{"context": "نص", "qas": [{"id": "1"}]}]}]},
+     "data[0].paragraphs[0].qas[0]"),
+    ({"data": [{"title": "x", "paragraphs": [{"qas": []}]}]}, "data[0].paragraphs[0]"),
+    ({"rows": []}, "top-level 'data'"),
+])
+def test_a_malformed_file_names_the_file_and_the_row(tmp_path, doc, where):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(DatasetError, match=r"bad\.json") as e:
+        examples_from(bad, seed=1)
+    assert where in str(e.value)
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(bad), "--out",
+                        str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and where in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.model
+def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), str(MINI2),
+                            "--out", str(out), "--max-examples", "24", "--max-holdout", "4"],
+                           capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "threshold" in r.stdout
+        outs.append(out)
+    a, b = (json.loads((o / "manifest.json").read_text()) for o in outs)
+    assert a["files"] == b["files"]  # same data and seed: the same adapter and heads, byte for byte
+    assert a["base_model"] == rd.BASE_MODEL and a["seed"] == 13 and {d["file"] for d in a["data"]} == {
+        "mini-squad.json", "mini-squad2.json"}
+    assert (outs[0] / "settings.json").is_file() and not (outs[0] / "checkpoint.pt").exists()
+    reader = rd.Reader(outs[0])
+    reader.check()
+    (reading,) = reader.read("متى تأسست القاهرة؟", ["تأسست المدينة عام 969 على يد الفاطميين."])
+    assert 0 <= reading.p_answer <= 1 and 0 <= reading.start <= reading.end
