@@ -28,7 +28,7 @@ test: install lint
 	bash scripts/install-browser.sh
 	$(PY) -m pytest
 
-# ruff (pyflakes, pycodestyle, import order) on the code; mypy on the library
+# ruff (pyflakes, pycodestyle) on the code; mypy on the library
 lint: install
 	$(VENV)/bin/ruff check rag app.py
 	$(VENV)/bin/mypy rag

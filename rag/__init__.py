@@ -4,21 +4,13 @@
 """
 from .chunking import Chunk, ChunkSettings
 from .config import Config
-from .errors import (
-                     ConfigError,
-                     IndexCorrupt,
-                     IndexLocked,
-                     IndexMissing,
-                     IndexStale,
-                     ModelError,
-                     SanadError,
-                     SourceError,
-)
+from .errors import (ConfigError, IndexCorrupt, IndexLocked, IndexMissing, IndexStale, ModelError, ReaderError,
+                     SanadError, SourceError)
 from .sources import Source
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Chunk", "ChunkSettings", "Config", "Source", "SanadError", "ConfigError", "SourceError",
-    "ModelError", "IndexMissing", "IndexStale", "IndexCorrupt", "IndexLocked", "__version__",
+    "ModelError", "ReaderError", "IndexMissing", "IndexStale", "IndexCorrupt", "IndexLocked", "__version__",
 ]
