@@ -38,7 +38,8 @@ def _check_outputs(out, systems, refusal=True):
 def test_squad_file_with_all_systems(tmp_path):
     r = rag_eval(MINI, "--limit", "12", "--folds", "3", tmp_path=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    metrics = _check_outputs(tmp_path / "out", ["sanad", "bm25", "dense", "langchain"])
+    metrics = _check_outputs(tmp_path / "out", ["sanad", "sanad-rules", "bm25", "dense", "langchain"])
+    assert {"answer.short_f1", "answer.short_em"} <= set(metrics["sanad"])
     # these questions were written for these articles: retrieval must find them
     assert metrics["sanad"]["retrieval.recall@5"] >= 0.9
     assert "report:" in r.stdout and "Traceback" not in r.stderr
@@ -57,6 +58,21 @@ def test_public_set_short_run(tmp_path):
     r = rag_eval(ARCD, "--limit", "12", "--systems", "sanad,dense", tmp_path=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     _check_outputs(tmp_path / "out", ["sanad", "dense"])
+
+
+AAQAD = ROOT.parent / "shared" / "datasets" / "aaqad-dev.json"
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not AAQAD.exists(), reason="../shared/datasets is not on this machine")
+def test_squad2_short_run_measures_answerability(tmp_path):
+    r = rag_eval(AAQAD, "--limit", "16", "--folds", "1", "--systems", "sanad,sanad-rules", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    for system in ("sanad", "sanad-rules"):
+        assert {"answerability.accuracy", "answerability.balanced_accuracy", "answer.short_f1",
+                "refusal.refused_when_absent"} <= set(metrics[system])
+    assert "## By question kind: sanad" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -71,8 +71,32 @@ def test_cli_ask_text_and_json(cli_index):
     assert r.returncode == 0 and "50 ألف دولار" in r.stdout and "[1]" in r.stdout and "المصادر:" in r.stdout
     r = ask(cli_index, "--json", "كم يبلغ راتب سام ألتمان؟")
     out = json.loads(r.stdout)
-    assert set(out) >= {"question", "answer", "refused", "citations", "timings_ms"}
-    assert out["refused"] is True and out["citations"] == []
+    assert set(out) >= {"question", "answer", "refused", "citations", "timings_ms", "short_answer", "reason"}
+    assert out["refused"] is True and out["citations"] == [] and out["reason"] == "not_supported"
+    assert out["short_answer"] is None
+    r = ask(cli_index, "--json", "كم بلغت رسوم حجز سيارة رودستر؟")
+    out = json.loads(r.stdout)
+    short, cites = out["short_answer"], {c["n"]: c for c in out["citations"]}
+    assert "50 ألف دولار" in short["text"] and out["answer"].startswith(short["text"])
+    c = cites[short["n"]]
+    assert c["start"] <= short["start"] < short["end"] <= c["end"]
+    assert c["text"][short["start"] - c["start"]:short["end"] - c["start"]] == short["text"]
+
+
+def test_cli_ask_with_a_broken_reader_is_one_line(cli_index, tmp_path):
+    import os
+    import shutil
+
+    broken = tmp_path / "reader"
+    shutil.copytree(ROOT / "rag" / "models" / "reader", broken)
+    (broken / "adapter.safetensors").write_bytes(b"truncated")
+    for reader, message in ((broken, "is damaged"), (tmp_path / "none", "no reader at")):
+        r = subprocess.run([sys.executable, "-m", "rag", "ask", "--sources", str(SOURCES), "--index", str(cli_index),
+                            "سؤال؟"], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                           env={**os.environ, "SANAD_READER": str(reader)})
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
 def test_cli_ask_jsonl_keeps_going_past_a_bad_line(cli_index):
@@ -109,3 +133,33 @@ def test_late_chunking_vectors(built):
     assert (vecs * alone).sum(axis=1).min() > 0.75  # close to each sentence embedded alone
     q = embedder.embed_query("بكم عرض ماسك شراء OpenAI؟")
     assert float(vecs[0] @ q) > float(vecs[1] @ q)
+
+
+ODD = ["؟" * 3000, "x" * 20_000, "🙂🙂 ما هذا؟ 🙂", "SELECT * FROM users; -- كم؟",
+       "كَمْ بَلَغَتْ رُسُومُ حَجْزِ سَيَّارَةِ رُودْسْتَر؟", "How much did Nvidia invest? وكم دفعت إنفيديا",
+       "<script>alert(1)</script> من هو ماسك؟", "ما " * 500]
+
+
+@pytest.fixture(scope="module")
+def reader_sanad(built):
+    from rag.pipeline import Sanad
+
+    config, embedder, _ = built
+    return Sanad(config, embedder=embedder)  # the shipped reader decides
+
+
+@pytest.mark.parametrize("question", ODD)
+def test_the_reader_bounds_any_question(reader_sanad, question):
+    """Any length, script or content: an answer or a refusal, quickly, with
+    verbatim citations and a short answer inside its citation."""
+    import time
+
+    sanad = reader_sanad
+    t0 = time.perf_counter()
+    a = sanad.ask(question)
+    assert time.perf_counter() - t0 < 5
+    for c in a.citations + a.related:
+        assert sanad.index.sources[c.source].text[c.start:c.end] == c.text
+    if a.short_answer:
+        c = a.citations[a.short_answer.n - 1]
+        assert c.start <= a.short_answer.start < a.short_answer.end <= c.end
