@@ -13,7 +13,7 @@ import time
 
 import gradio as gr
 
-from rag import Config, SanadError
+from rag import Config, ReaderError, SanadError
 from rag.answer import Answer
 from rag.pipeline import MAX_QUESTION_CHARS, Sanad
 from rag.question import clean
@@ -37,6 +37,9 @@ CONCURRENCY = 6
 THINKING = "<div class='thinking'>أبحث في المقالات…</div>"
 TOO_LONG = "السؤال طويل جدًا ({n} حرفًا). الحد الأقصى {max} حرف؛ اختصره ثم أرسله من جديد."
 FAILED = "عذرًا، حدث خطأ غير متوقع أثناء البحث. حاول مرة أخرى بعد قليل."
+NO_READER = ("سند غير جاهز: ملفات القارئ المدرَّب (rag/models/reader) مفقودة أو تالفة أو لا تطابق النموذج. "
+             "على المسؤول إعادة تثبيت المشروع أو تدريب القارئ بالأمر <code>rag train-reader</code>، "
+             "أو تشغيله بالقواعد القديمة <code>SANAD_READER=rules</code>.")
 UNAVAILABLE = ("المكتبة غير جاهزة: تعذّر تجهيز فهرس المقالات ({reason}). على المسؤول تشغيل الأمر "
                "<code>rag index</code> ثم إعادة تشغيل الصفحة.")
 
@@ -53,6 +56,9 @@ a.cite { text-decoration: none; font-weight: bold; padding: 0 2px; color: #0b5ca
 .source:target { outline: 2px solid #e0a800; background: rgba(255, 200, 0, 0.18); }
 .source-title { font-weight: bold; }
 .passage mark { background: #ffe58a; color: inherit; padding: 0 2px; border-radius: 3px; }
+mark.short { background: #ffc94d; color: inherit; font-weight: bold; padding: 0 2px; border-radius: 3px; }
+.answer mark.short { background: #ffe58a; }
+.short-answer { font-size: 1.15em; margin-bottom: 4px; unicode-bidi: plaintext; }
 .refusal { color: #555; background: rgba(127,127,127,0.12); border-inline-start: 4px solid #999;
   border-radius: 6px; padding: 8px 12px; }
 .related .source { opacity: 0.85; }
@@ -68,15 +74,33 @@ def _text(s: str) -> str:
     return html.escape(s).replace("\n", "<br>")
 
 
-def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True) -> str:
+def _marked(text: str, offset: int, short, css: str = "short") -> str:
+    """``text`` (which starts at ``offset`` in its source) escaped, with the
+    short answer's characters wrapped in ``<mark class='short'>``."""
+    if short is None or short.end <= offset or short.start >= offset + len(text):
+        return _text(text)
+    lo, hi = max(0, short.start - offset), min(len(text), short.end - offset)
+    return f"{_text(text[:lo])}<mark class='{css}'>{_text(text[lo:hi])}</mark>{_text(text[hi:])}"
+
+
+def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True, short=None) -> str:
+    """A source with its passage in context: the quote highlighted and, inside
+    it, the short answer highlighted again."""
     before, cited, after = sanad.context(c)
-    quoted = f"<mark>{_text(cited)}</mark>" if highlight else _text(cited)
+    quoted = f"<mark>{_marked(cited, c.start, short)}</mark>" if highlight else _text(cited)
     return (f"<div class='source' id='{anchor}'><div class='source-title' dir='auto'>[{c.n}] {_text(c.title)}</div>"
             f"<div class='passage' dir='auto'>{_text(before)}{quoted}{_text(after)}</div></div>")
 
 
+def _short_for(answer: Answer, c):
+    s = answer.short_answer
+    return s if s is not None and s.n == c.n else None
+
+
 def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> str:
-    """The HTML of one reply. ``upto`` words of the answer text, for streaming;
+    """The HTML of one reply: the short answer in bold first (when there is
+    one), then the quoted sentences with the short answer highlighted inside
+    its quote, then the sources. ``upto`` words of the quotes, for streaming;
     the sources appear with the full text. Every piece of text is escaped."""
     if answer.refused:
         out = f"<div class='refusal'>{_text(answer.answer)}</div>"
@@ -86,6 +110,11 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
                                        for c in answer.related)
                     + "</div>")
         return out
+    head = ""
+    if answer.short_answer is not None:
+        s = answer.short_answer
+        head = (f"<div class='short-answer' dir='auto'><strong>{_text(s.text)}</strong> "
+                f"<a class='cite' href='#src-{turn}-{s.n}'>[{s.n}]</a></div>")
     parts = []
     for c in answer.citations:
         words = c.text.split(" ")
@@ -96,12 +125,13 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
             if len(shown) < len(words):
                 parts.append(_text(" ".join(shown)))
                 break
-        parts.append(f"{_text(c.text)} <a class='cite' href='#src-{turn}-{c.n}' title='{html.escape(c.title)}'>"
-                     f"[{c.n}]</a>")
-    body = f"<div class='answer' dir='auto'>{' '.join(parts)}</div>"
+        parts.append(f"<span class='quote'>{_marked(c.text, c.start, _short_for(answer, c))}</span> "
+                     f"<a class='cite' href='#src-{turn}-{c.n}' title='{html.escape(c.title)}'>[{c.n}]</a>")
+    body = head + f"<div class='answer' dir='auto'>{' '.join(parts)}</div>"
     if upto is not None:
         return body
-    sources = "".join(_source_block(sanad, c, f"src-{turn}-{c.n}") for c in answer.citations)
+    sources = "".join(_source_block(sanad, c, f"src-{turn}-{c.n}", short=_short_for(answer, c))
+                      for c in answer.citations)
     return body + f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>"
 
 
@@ -167,6 +197,25 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
     return ui
 
 
+def prepare(sanad: Sanad) -> str | None:
+    """Build the index if needed and load the models; ``None`` when ready,
+    else the Arabic notice the page shows instead of a chat box."""
+    try:
+        report = sanad.ensure_index(progress=lambda stage, done, total: print(
+            f"\rBuilding the index: {stage} {done}/{total}", end="", file=sys.stderr, flush=True))
+        if report:
+            print(f"\nIndexed {report.sources} sources, {report.chunks} chunks in {report.seconds:.1f} s",
+                  file=sys.stderr)
+        sanad.warm_up()  # load the models now, not on the first question
+    except ReaderError as e:
+        log.error("the reader is not usable: %s", e)
+        return NO_READER
+    except SanadError as e:
+        log.error("the index is not usable: %s", e)
+        return UNAVAILABLE.format(reason=html.escape(type(e).__name__))
+    return None
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -175,17 +224,7 @@ def main() -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     sanad = Sanad(config)
-    unavailable = None
-    try:
-        report = sanad.ensure_index(progress=lambda stage, done, total: print(
-            f"\rBuilding the index: {stage} {done}/{total}", end="", file=sys.stderr, flush=True))
-        if report:
-            print(f"\nIndexed {report.sources} sources, {report.chunks} chunks in {report.seconds:.1f} s",
-                  file=sys.stderr)
-        sanad.warm_up()  # load the model now, not on the first question
-    except SanadError as e:
-        log.error("the index is not usable: %s", e)
-        unavailable = UNAVAILABLE.format(reason=html.escape(type(e).__name__))
+    unavailable = prepare(sanad)
     auth = tuple(config.auth.split(":", 1)) if config.auth else None
     ui = build_ui(sanad, unavailable)
     ui.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(

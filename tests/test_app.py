@@ -1,8 +1,13 @@
 """The page's rendering, without a browser (tests/test_browser.py has one)."""
+import re
+from dataclasses import replace
+
 import pytest
 
 import app
-from rag.answer import Answer, Citation
+from conftest import SOURCES, FakeEmbedder
+from rag.answer import Answer, Citation, ShortAnswer
+from rag.config import Config
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +76,49 @@ def test_bidi_overrides_do_not_reach_the_page(sanad):
     steps = list(_respond(sanad)("\u202eكم بلغت رسوم حجز سيارة رودستر؟\u202c\x00", [], []))
     shown = steps[-1][1][0]["content"]
     assert "\u202e" not in shown and "\x00" not in shown and shown.startswith("كم بلغت")
+
+
+def _with_short(sanad, phrase="50 ألف دولار"):
+    """A real answer from the fake pipeline with a short answer placed inside
+    its first citation (the fake reader decides nothing about the page)."""
+    answer = sanad.ask("كم بلغت رسوم حجز سيارة رودستر؟")
+    c = answer.citations[0]
+    at = c.start + c.text.index(phrase)
+    return replace(answer, short_answer=ShortAnswer(c.n, phrase, at, at + len(phrase)))
+
+
+def test_short_answer_comes_first_in_bold_and_is_highlighted_in_quote_and_source(sanad):
+    answer = _with_short(sanad)
+    out = app.render(sanad, answer, turn=2)
+    assert out.startswith("<div class='short-answer' dir='auto'><strong>50 ألف دولار</strong>")
+    marked = "<mark class='short'>50 ألف دولار</mark>"
+    body, sources = out.split("<div class='sources'>")
+    assert marked in body and marked in sources  # in the quote, and inside the quote's highlight in the panel
+    panel = sources[sources.index("<mark>"):]
+    assert panel.index(marked) < panel.index("</mark>", len("<mark>") + len(marked))
+    # the highlighted quote still reads exactly as the cited text
+    c = answer.citations[0]
+    quote = body[body.index("<span class='quote'>") + len("<span class='quote'>"):body.index("</span>")]
+    assert re.sub("<[^>]+>", "", quote) == app._text(c.text)
+
+
+def test_short_answer_is_shown_while_the_quote_streams(sanad):
+    partial = app.render(sanad, _with_short(sanad), turn=1, upto=4)
+    assert "<strong>50 ألف دولار</strong>" in partial and "class='sources'" not in partial
+
+
+def test_short_answer_text_is_escaped(sanad):
+    answer = _with_short(sanad)
+    evil = replace(answer, short_answer=replace(answer.short_answer, text="<b>x</b>"))
+    assert "<b>x</b>" not in app.render(sanad, evil, turn=1)
+
+
+def test_a_broken_reader_at_start_shows_its_own_notice(fake, tmp_path):
+    from rag import index as ix
+    from rag.pipeline import Sanad
+
+    config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path / "index", model=FakeEmbedder.model_id,
+                         reader=str(tmp_path / "no-reader"))
+    ix.build(config, fake)
+    notice = app.prepare(Sanad(config, embedder=fake))
+    assert notice == app.NO_READER and "rag train-reader" in notice
