@@ -35,7 +35,7 @@ def _progress_bars(labels: dict[str, tuple[str, str]]):
         if stage not in labels:
             return
         bar = bars.get(stage)
-        if bar is None:
+        if bar is None or done < bar.n:  # a new run of the stage (e.g. the next file)
             desc, unit = labels[stage]
             bar = bars[stage] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None)
         bar.n = done
@@ -195,7 +195,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
             return EXIT_USER_ERROR
     options = TrainOptions(data=data, out=Path(args.out), seed=args.seed, epochs=args.epochs,
                            batch_size=args.batch_size, span_weight=weights, max_examples=args.max_examples,
-                           max_holdout=args.max_holdout)
+                           max_holdout=args.max_holdout, lr=args.lr)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
     manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     m = manifest["metrics"]
@@ -203,6 +203,27 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
           f"balanced accuracy {m['balanced_accuracy']}, span F1 {m['span_f1_from_gold_window']} "
           f"({m['train_seconds']} s training)")
     print(f"reader: {args.out}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .train_reader import CalibrateOptions, calibrate
+
+    data = tuple(Path(d) for d in (args.data or READER_DATA))
+    for d in data:
+        if not d.is_file():
+            print(f"error: {d}: no such file", file=sys.stderr)
+            return EXIT_USER_ERROR
+    work = args.work or Config.load().cache_dir / "calibrate"
+    options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=args.seed,
+                               max_questions=args.max_questions)
+    bars = _progress_bars({"ask": ("Held-out questions", "q"), "refusal": ("... article removed", "q"),
+                           "index": ("Indexing", "chunk")})
+    s = calibrate(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
+    r = s["reader_alone"]
+    print(f"calibrated on {s['examples']} decisions: answered {s['answered']}, refused {s['refused']} "
+          f"(balanced accuracy {s['balanced_accuracy']}; the reader alone {r['balanced_accuracy']})")
+    print(f"settings: {Path(args.reader) / 'settings.json'}")
     return 0
 
 
@@ -276,11 +297,25 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=13)
     tr.add_argument("--epochs", type=float, default=1.0)
     tr.add_argument("--batch-size", type=int, default=16)
+    tr.add_argument("--lr", type=float, default=1e-3, help="LoRA learning rate (the heads learn at 3x)")
     tr.add_argument("--max-examples", type=int, metavar="N", help="train on a seeded sample of N examples")
     tr.add_argument("--max-holdout", type=int, default=500, metavar="N", help="held-out questions to score")
     tr.add_argument("--span-weight", action="append", metavar="STEM=W",
                     help="span-loss weight of a file, by its name without .json (e.g. aaqad-train=0.3)")
     tr.set_defaults(func=cmd_train_reader)
+    ca = sub.add_parser("calibrate", help="fit the calibration layer over a trained reader",
+                        description="Ask the held-out articles of the reader's training files through the "
+                                    "whole pipeline (article present and removed), fit a logistic regression "
+                                    "over the reader's scores and the retrieval's signals, and store it with "
+                                    "its threshold in the reader's settings.json.")
+    ca.add_argument("--data", type=Path, nargs="+", metavar="FILE",
+                    help="the reader's training files (default: ARCD train and AAQAD train)")
+    ca.add_argument("--reader", default="rag/models/reader", metavar="DIR",
+                    help="the reader folder (default: rag/models/reader)")
+    ca.add_argument("--seed", type=int, default=13, help="the training seed (it chose the held-out articles)")
+    ca.add_argument("--max-questions", type=int, default=400, metavar="N", help="held-out questions per file")
+    ca.add_argument("--work", type=Path, metavar="DIR", help="where the held-out index goes (default: the cache)")
+    ca.set_defaults(func=cmd_calibrate)
     return p
 
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Protocol, Sequence
 
+from .calibration import features
 from .evidence import Evidence, SentenceTable
 from .grounding import redundant
 from .question import Question
@@ -134,29 +135,42 @@ class ReaderDecider:
         return [Candidate(e, sents, text, start, r) for (e, sents, start), text, r in zip(meta, texts, readings)]
 
     def decide(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> Decision:
-        return decide(question, self.read(question, evidence, table), self.settings)
+        return decide(question, self.read(question, evidence, table), self.settings, evidence=evidence)
+
+
+def confidence(question: Question, candidates: Sequence[Candidate], settings: AnswerSettings,
+               evidence: Sequence[Evidence] = ()) -> tuple[float, float]:
+    """(score, threshold) that decide: the calibrated probability and its
+    threshold when the settings carry a calibration (rag/calibration.py),
+    else the best window's reader probability and the reader threshold."""
+    cal = settings.calibration
+    if cal is None:
+        return max((c.p for c in candidates), default=0.0), settings.reader_threshold
+    return cal.probability(features(candidates, evidence, question.latin)), cal.threshold
 
 
 def decide(question: Question, candidates: Sequence[Candidate], settings: AnswerSettings,
-           threshold: float | None = None) -> Decision:
-    """Answer from the best window if its probability reaches the threshold;
-    quote the sentence holding its short answer, and a second window's if it
-    also passes and says something else. Every quoted sentence lies in a
-    window the reader judged to answer the question."""
-    t = settings.reader_threshold if threshold is None else threshold
+           threshold: float | None = None, evidence: Sequence[Evidence] = ()) -> Decision:
+    """Answer when the confidence reaches the threshold (``confidence``), from
+    the best window: quote the sentence holding its short answer, and a
+    second window's if it passes the reader threshold too, is close to the
+    first and says something else. Every quoted sentence lies in a window
+    the reader judged to answer the question."""
     ranked = sorted(candidates, key=lambda c: c.p, reverse=True)
     if not ranked:
         return refuse(NO_EVIDENCE)
+    score, t = confidence(question, ranked, settings, evidence)
+    t = t if threshold is None else threshold
     best = ranked[0]
     related = tuple(c.evidence for c in ranked)
-    if best.p < t:
-        return refuse(NOT_SUPPORTED, best.p, related, candidates=ranked)
+    if score < t:
+        return refuse(NOT_SUPPORTED, score, related, candidates=ranked)
     lo, hi = best.span
     has_span = hi > lo
     sentence = best.sentence_at(lo) if has_span else best.evidence.sentence
     quotes = [replace(best.evidence, sentence=sentence)]
     for c in ranked[1:]:
-        if len(quotes) >= 2 or c.p < t or c.p < best.p - settings.second_margin:
+        if len(quotes) >= 2 or c.p < settings.reader_threshold or c.p < best.p - settings.second_margin:
             break
         s = c.sentence_at(c.span[0])
         if any(q.sentence.source_id == s.source_id and q.sentence.start == s.start for q in quotes):
@@ -168,7 +182,7 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
     if (has_span and question.kind not in SENTENCE_KINDS and best.reading.p_span >= settings.min_span
             and sentence.start <= lo and hi <= sentence.end and (hi - lo) < len(sentence.text)):
         short = (sentence.source_id, lo, hi)
-    return Decision(True, ANSWERED, best.p, tuple(quotes), short, tuple(ranked))
+    return Decision(True, ANSWERED, score, tuple(quotes), short, tuple(ranked))
 
 
 # --------------------------------------------------------------------- rules

@@ -34,6 +34,7 @@ from . import index as ix
 from . import metrics as m
 from .baselines import BM25Baseline, Cited, DenseBaseline, LangChainBaseline, Response
 from .config import Config
+from .calibration import features
 from .decision import Decider, RuleDecider
 from .errors import DatasetError
 from .evalsets import EvalQuestion, EvalSet
@@ -286,7 +287,12 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
     def ask(system: Sanad, q: EvalQuestion, present: bool) -> None:
         trace = system.run(q.question, q.history)
         ranking = tuple(m.dedupe(h.chunk.source_id for h in trace.hits)) if present else ()
-        rows.append(_row("sanad", q, _sanad_response(trace.answer, ranking), present))
+        row = _row("sanad", q, _sanad_response(trace.answer, ranking), present)
+        if trace.decision is not None and trace.decision.candidates and trace.question is not None:
+            # what the calibration layer reads (rag/calibration.py); `rag calibrate` fits on these
+            row["features"] = {k: round(v, 5) for k, v in
+                               features(trace.decision.candidates, trace.evidence, trace.question.latin).items()}
+        rows.append(row)
         if compare:
             answer, latency = _rules_answer(trace, system, rules)
             rows.append(_row("sanad-rules", q, _sanad_response(answer, ranking, latency), present))

@@ -13,6 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .calibration import Calibration
 from .config import EMBEDDED_MODEL
 from .errors import ReaderError
 
@@ -45,9 +46,13 @@ class AnswerSettings:
     second_margin: float = 0.15  # a second quoted window must be this close to the first
     min_span: float = 0.05  # below this span confidence there is no short answer
     rules: Thresholds = field(default_factory=Thresholds)
+    # fitted by `rag calibrate`; when present it decides instead of reader_threshold
+    calibration: Calibration | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["calibration"] = self.calibration.to_json() if self.calibration else None
+        return d
 
     @classmethod
     def from_json(cls, data: dict) -> "AnswerSettings":
@@ -56,6 +61,8 @@ class AnswerSettings:
         if isinstance(values.get("rules"), dict):
             values["rules"] = Thresholds(**{k: v for k, v in values["rules"].items()
                                             if k in {f.name for f in fields(Thresholds)}})
+        if isinstance(values.get("calibration"), dict):
+            values["calibration"] = Calibration.from_json(values["calibration"])
         return cls(**values)
 
     def save(self, folder: Path) -> None:
@@ -69,7 +76,7 @@ class AnswerSettings:
             return cls.from_json(json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise ReaderError(f"{path} is missing; restore it or retrain with `rag train-reader`") from None
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, KeyError) as e:
             raise ReaderError(f"{path} is unreadable ({e}); restore it or retrain with `rag train-reader`") from None
 
     def check_model(self, model: str, where: Path | str = "") -> None:
