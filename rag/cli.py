@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=13)
     tr.add_argument("--epochs", type=float, default=1.0)
     tr.add_argument("--batch-size", type=int, default=16)
-    tr.add_argument("--lr", type=float, default=1e-3, help="LoRA learning rate (the heads learn at 3x)")
+    tr.add_argument("--lr", type=float, default=3e-4, help="LoRA learning rate (the heads learn at 3x)")
     tr.add_argument("--max-examples", type=int, metavar="N", help="train on a seeded sample of N examples")
     tr.add_argument("--max-holdout", type=int, default=500, metavar="N", help="held-out questions to score")
     tr.add_argument("--span-weight", action="append", metavar="STEM=W",

@@ -42,10 +42,8 @@ def _copy(tmp_path):
     return dest
 
 
-needs_reader = pytest.mark.skipif(not (SHIPPED / "manifest.json").exists(), reason="no shipped reader")
 
 
-@needs_reader
 def test_the_shipped_reader_is_complete_small_and_checks_out():
     r = rd.Reader(SHIPPED)
     r.check()
@@ -60,7 +58,6 @@ def test_the_shipped_reader_is_complete_small_and_checks_out():
     assert settings.reader_threshold == m["threshold"]
 
 
-@needs_reader
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "adapter.safetensors").unlink(), "is missing"),
     (lambda d: (d / "manifest.json").unlink(), "no reader at"),
@@ -94,7 +91,6 @@ def test_settings_for_another_embedding_model_are_refused(tmp_path):
         s.check_model("intfloat/multilingual-e5-large", tmp_path)
 
 
-@needs_reader
 @pytest.mark.model
 def test_the_trained_reader_finds_an_answer_and_its_span():
     r = rd.Reader(SHIPPED)

@@ -69,7 +69,7 @@ def test_cli_ask_text_and_json(cli_index):
 
     r = ask(cli_index, "كم بلغت رسوم حجز سيارة رودستر؟")
     assert r.returncode == 0 and "50 ألف دولار" in r.stdout and "[1]" in r.stdout and "المصادر:" in r.stdout
-    r = ask(cli_index, "--json", "كم يبلغ راتب سام ألتمان؟")
+    r = ask(cli_index, "--json", "كم سعر الذهب اليوم؟")
     out = json.loads(r.stdout)
     assert set(out) >= {"question", "answer", "refused", "citations", "timings_ms", "short_answer", "reason"}
     assert out["refused"] is True and out["citations"] == [] and out["reason"] == "not_supported"
