@@ -74,13 +74,13 @@ def _text(s: str) -> str:
     return html.escape(s).replace("\n", "<br>")
 
 
-def _marked(text: str, offset: int, short, css: str = "short") -> str:
+def _marked(text: str, offset: int, short) -> str:
     """``text`` (which starts at ``offset`` in its source) escaped, with the
     short answer's characters wrapped in ``<mark class='short'>``."""
     if short is None or short.end <= offset or short.start >= offset + len(text):
         return _text(text)
     lo, hi = max(0, short.start - offset), min(len(text), short.end - offset)
-    return f"{_text(text[:lo])}<mark class='{css}'>{_text(text[lo:hi])}</mark>{_text(text[hi:])}"
+    return f"{_text(text[:lo])}<mark class='short'>{_text(text[lo:hi])}</mark>{_text(text[hi:])}"
 
 
 def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True, short=None) -> str:

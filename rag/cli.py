@@ -175,10 +175,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
 READER_DATA = ("../shared/datasets/arcd-train.json", "../shared/datasets/aaqad-train.json")
 
 
+def _training_files(args: argparse.Namespace) -> tuple[Path, ...] | None:
+    """--data, or the shipped reader's files; None (after a message) if one is missing."""
+    data = tuple(Path(d) for d in (args.data or READER_DATA))
+    for d in data:
+        if not d.is_file():
+            print(f"error: {d}: no such file", file=sys.stderr)
+            return None
+    return data
+
+
 def cmd_train_reader(args: argparse.Namespace) -> int:
     from .train_reader import TrainOptions, train
 
-    data = tuple(Path(d) for d in (args.data or READER_DATA))
+    data = _training_files(args)
+    if data is None:
+        return EXIT_USER_ERROR
     weights = {}
     for item in args.span_weight or ():
         name, _, value = item.partition("=")
@@ -189,10 +201,6 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
             return EXIT_USER_ERROR
     if args.data is None:
         weights.setdefault("aaqad-train", 0.3)  # machine-translated: its spans are noisy (datasets README)
-    for d in data:
-        if not d.is_file():
-            print(f"error: {d}: no such file", file=sys.stderr)
-            return EXIT_USER_ERROR
     options = TrainOptions(data=data, out=Path(args.out), seed=args.seed, epochs=args.epochs,
                            batch_size=args.batch_size, span_weight=weights, max_examples=args.max_examples,
                            max_holdout=args.max_holdout, lr=args.lr)
@@ -209,11 +217,9 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .train_reader import CalibrateOptions, calibrate
 
-    data = tuple(Path(d) for d in (args.data or READER_DATA))
-    for d in data:
-        if not d.is_file():
-            print(f"error: {d}: no such file", file=sys.stderr)
-            return EXIT_USER_ERROR
+    data = _training_files(args)
+    if data is None:
+        return EXIT_USER_ERROR
     work = args.work or Config.load().cache_dir / "calibrate"
     options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=args.seed,
                                max_questions=args.max_questions)

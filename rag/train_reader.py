@@ -495,8 +495,8 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     scores = [fitted.probability(r) for r in rows]
     threshold, answered, refused = cal.choose_threshold(scores, labels)
     fitted = replace(fitted, threshold=threshold)
-    base_t, base_answered, base_refused = cal.choose_threshold([math.exp(r["p1"]) / (1 + math.exp(r["p1"]))
-                                                                for r in rows], labels)
+    # the reader alone, for comparison: its best window's probability (p1 is stored as a logit)
+    base_t, base_answered, base_refused = cal.choose_threshold([1 / (1 + math.exp(-r["p1"])) for r in rows], labels)
     AnswerSettings.from_json({**settings.to_json(), "calibration": fitted.to_json()}).save(options.reader)
     summary = {"files": files, "examples": len(rows), "should_answer": sum(labels),
                "threshold": threshold, "answered": round(answered, 4), "refused": round(refused, 4),
