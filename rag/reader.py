@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -100,9 +101,20 @@ def build_net(folder: Path, rank: int = 16, alpha: int = 32, dropout: float = 0.
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModel
 
-    base = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
-    lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(LORA_TARGETS))
-    encoder = get_peft_model(base, lora)
+    from transformers.utils import logging as hf_logging
+
+    # Quiet for users of `rag ask`: the pack's unused pooler weights make transformers print a
+    # load report, and peft calls a method transformers has deprecated (a FutureWarning).
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+            base = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
+            lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(LORA_TARGETS))
+            encoder = get_peft_model(base, lora)
+    finally:
+        hf_logging.set_verbosity(verbosity)
     hidden = base.config.hidden_size
 
     class ReaderNet(torch.nn.Module):
