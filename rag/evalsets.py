@@ -65,22 +65,36 @@ class EvalSet:
         """``n`` questions. SQuAD sets take them round-robin over articles
         (the first question of each article, then the second...) and keep
         only those articles' paragraphs, so that a quick run builds a small
-        index that still has several articles to leave out; JSONL sets take
-        the first ``n``."""
+        index that still has several articles to leave out. A SQuAD 2.0 set
+        keeps its share of unanswerable questions (at least one), whatever
+        the file's order, so a short run still measures answerability. JSONL
+        sets take the first ``n``."""
         if not n or n >= len(self.questions):
             return self
         if self.format != "squad":
             return EvalSet(self.name, self.format, self.questions[:n])
-        per_group: dict[str, list[EvalQuestion]] = {}
-        for q in self.questions:
-            per_group.setdefault(q.group, []).append(q)
-        picked: list[EvalQuestion] = []
-        for depth in range(max(len(v) for v in per_group.values())):
-            picked += [qs[depth] for qs in per_group.values() if depth < len(qs)]
-        keep = set(id(q) for q in picked[:n])
+        impossible = [q for q in self.questions if q.impossible]
+        k = 0
+        if impossible and n >= 2:
+            k = min(n - 1, max(1, round(n * len(impossible) / len(self.questions))))
+        picked = (_round_robin([q for q in self.questions if not q.impossible], n - k)
+                  + _round_robin(impossible, k))
+        keep = set(id(q) for q in picked)
         qs = tuple(q for q in self.questions if id(q) in keep)  # file order
         groups = {q.group for q in qs}
         return EvalSet(self.name, self.format, qs, tuple(p for p in self.paragraphs if p.group in groups))
+
+
+def _round_robin(questions: list[EvalQuestion], n: int) -> list[EvalQuestion]:
+    """The first ``n`` questions taken one article at a time: the first of
+    each article, then the second..."""
+    per_group: dict[str, list[EvalQuestion]] = {}
+    for q in questions:
+        per_group.setdefault(q.group, []).append(q)
+    picked: list[EvalQuestion] = []
+    for depth in range(max((len(v) for v in per_group.values()), default=0)):
+        picked += [qs[depth] for qs in per_group.values() if depth < len(qs)]
+    return picked[:n]
 
 
 def load(path: Path) -> EvalSet:

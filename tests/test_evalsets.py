@@ -27,6 +27,18 @@ def test_limit_spreads_over_articles_and_keeps_only_theirs():
     assert load(ROOT / "eval" / "dev.jsonl").limited(3).questions == load(ROOT / "eval" / "dev.jsonl").questions[:3]
 
 
+def test_limit_keeps_unanswerable_questions_of_a_squad2_set():
+    # the fixture lists each article's unanswerable question last, so taking
+    # the first question of each article alone would measure no answerability
+    s = load(ROOT / "tests" / "fixtures" / "mini-squad2.json")
+    for n in range(2, len(s.questions)):
+        part = s.limited(n)
+        assert len(part.questions) == n
+        assert any(q.impossible for q in part.questions) and any(not q.impossible for q in part.questions)
+        assert {p.group for p in part.paragraphs} == {q.group for q in part.questions}
+    assert sum(q.impossible for q in s.limited(7).questions) == 2  # its share: 7 * 3/10
+
+
 def test_jsonl_dev_set():
     s = load(ROOT / "eval" / "dev.jsonl")
     assert s.format == "jsonl" and not s.paragraphs
