@@ -121,9 +121,12 @@ class ReaderDecider:
         self.reader = reader
         self.settings = settings
 
-    def read(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> list[Candidate]:
+    def read(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable,
+             picks: Sequence[tuple[Evidence, int, int]] | None = None) -> list[Candidate]:
+        """Read ``picks`` (default: every window ``windows_for`` gives)."""
         index = table.index
-        picks = windows_for(table, evidence, self.settings.windows)
+        if picks is None:
+            picks = windows_for(table, evidence, self.settings.windows)
         texts, meta = [], []
         for e, f, last in picks:
             sents = tuple(index.sentences[f:last + 1])
@@ -135,7 +138,20 @@ class ReaderDecider:
         return [Candidate(e, sents, text, start, r) for (e, sents, start), text, r in zip(meta, texts, readings)]
 
     def decide(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> Decision:
-        return decide(question, self.read(question, evidence, table), self.settings, evidence=evidence)
+        """A cascade: the first ``first_windows`` windows, and the rest only
+        if those do not reach the threshold. Without a calibration, reading
+        them all would never turn an answer into a refusal or back; it could
+        only quote a later window that scores higher, or add a second quote.
+        (So an evaluation's refusal curve is exact below the threshold and a
+        lower bound of the answer rate above it.)"""
+        picks = windows_for(table, evidence, self.settings.windows)
+        first = max(1, self.settings.first_windows)
+        candidates = self.read(question, evidence, table, picks[:first])
+        if len(picks) > first:
+            score, t = confidence(question, candidates, self.settings, evidence)
+            if score < t:
+                candidates += self.read(question, evidence, table, picks[first:])
+        return decide(question, candidates, self.settings, evidence=evidence)
 
 
 def confidence(question: Question, candidates: Sequence[Candidate], settings: AnswerSettings,

@@ -139,3 +139,38 @@ def test_trace_shows_every_stage_and_its_ranking_is_what_the_answer_read(reading
 def test_refusals_carry_a_reason_code(reading, q, reason):
     a = reading.ask(q)
     assert a.refused and a.reason == reason and a.to_json()["reason"] == reason
+
+
+def test_the_reader_cascade_reads_less_and_decides_as_reading_everything(fake_sanad):
+    """first_windows=1 against reading all windows at once, on every
+    development question: the same answer-or-refuse decision each time, and
+    fewer windows read over the set."""
+    import json
+    from dataclasses import replace
+
+    from rag.pipeline import Sanad
+    from conftest import ROOT, FakeReader, fake_reader_decider
+
+    class Counting(FakeReader):
+        windows = 0
+
+        def read(self, question, windows):
+            Counting.windows += len(windows)
+            return super().read(question, windows)
+
+    def sanad(first):
+        decider = fake_reader_decider(fake_sanad.config.model)
+        decider.reader = Counting()
+        decider.settings = replace(decider.settings, first_windows=first)
+        return Sanad.over(fake_sanad.index, fake_sanad.config, fake_sanad.embedder, decider=decider)
+
+    rows = [json.loads(x) for x in (ROOT / "eval" / "dev.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    counts, decisions = [], []
+    for first in (1, 4):
+        Counting.windows = 0
+        s = sanad(first)
+        decisions.append([s.ask(r["question"], r.get("history", [])).refused for r in rows])
+        counts.append(Counting.windows)
+    assert decisions[0] == decisions[1]
+    assert False in decisions[0] and True in decisions[0]  # both kinds of decision were compared
+    assert counts[0] < counts[1]
