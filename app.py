@@ -14,7 +14,8 @@ import time
 import gradio as gr
 
 from rag import Config, ReaderError, SanadError
-from rag.answer import Answer
+from rag.answer import Answer, context_bounds
+from rag.display import prose
 from rag.pipeline import MAX_QUESTION_CHARS, Sanad
 from rag.question import clean
 
@@ -74,22 +75,27 @@ def _text(s: str) -> str:
     return html.escape(s).replace("\n", "<br>")
 
 
-def _marked(text: str, offset: int, short) -> str:
-    """``text`` (which starts at ``offset`` in its source) escaped, with the
-    short answer's characters wrapped in ``<mark class='short'>``."""
-    if short is None or short.end <= offset or short.start >= offset + len(text):
-        return _text(text)
-    lo, hi = max(0, short.start - offset), min(len(text), short.end - offset)
-    return f"{_text(text[:lo])}<mark class='short'>{_text(text[lo:hi])}</mark>{_text(text[hi:])}"
+def _marked(text: str, lo: int, hi: int, short) -> str:
+    """``text[lo:hi]`` (``text`` a whole source) shown as prose and escaped,
+    with the short answer's characters wrapped in ``<mark class='short'>``."""
+    if short is None or short.end <= lo or short.start >= hi:
+        return _text(prose(text, lo, hi))
+    a, b = max(lo, short.start), min(hi, short.end)
+    return (f"{_text(prose(text, lo, a))}<mark class='short'>{_text(prose(text, a, b))}</mark>"
+            f"{_text(prose(text, b, hi))}")
 
 
 def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True, short=None) -> str:
-    """A source with its passage in context: the quote highlighted and, inside
-    it, the short answer highlighted again."""
-    before, cited, after = sanad.context(c)
-    quoted = f"<mark>{_marked(cited, c.start, short)}</mark>" if highlight else _text(cited)
+    """A source with its passage in context, as prose (no Markdown markup):
+    the quote highlighted and, inside it, the short answer highlighted again."""
+    text = sanad.source_text(c.source)
+    lo, hi, cut_before, cut_after = context_bounds(text, c.start, c.end)
+    cited = _marked(text, c.start, c.end, short)
+    quoted = f"<mark>{cited}</mark>" if highlight else cited
+    before = ("… " if cut_before else "") + _text(prose(text, lo, c.start))
+    after = _text(prose(text, c.end, hi)) + (" …" if cut_after else "")
     return (f"<div class='source' id='{anchor}'><div class='source-title' dir='auto'>[{c.n}] {_text(c.title)}</div>"
-            f"<div class='passage' dir='auto'>{_text(before)}{quoted}{_text(after)}</div></div>")
+            f"<div class='passage' dir='auto'>{before}{quoted}{after}</div></div>")
 
 
 def _short_for(answer: Answer, c):
@@ -101,7 +107,8 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
     """The HTML of one reply: the short answer in bold first (when there is
     one), then the quoted sentences with the short answer highlighted inside
     its quote, then the sources. ``upto`` words of the quotes, for streaming;
-    the sources appear with the full text. Every piece of text is escaped."""
+    the sources appear with the full text. Passages are shown as prose
+    (rag/display.py: no Markdown markup); every piece of text is escaped."""
     if answer.refused:
         out = f"<div class='refusal'>{_text(answer.answer)}</div>"
         if answer.related:
@@ -113,11 +120,13 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
     head = ""
     if answer.short_answer is not None:
         s = answer.short_answer
-        head = (f"<div class='short-answer' dir='auto'><strong>{_text(s.text)}</strong> "
+        shown = prose(sanad.source_text(answer.citations[s.n - 1].source), s.start, s.end)
+        head = (f"<div class='short-answer' dir='auto'><strong>{_text(shown)}</strong> "
                 f"<a class='cite' href='#src-{turn}-{s.n}'>[{s.n}]</a></div>")
     parts = []
     for c in answer.citations:
-        words = c.text.split(" ")
+        text = sanad.source_text(c.source)
+        words = prose(text, c.start, c.end).split(" ")
         if upto is not None:
             shown, upto = words[:upto], max(0, upto - len(words))
             if not shown:
@@ -125,7 +134,7 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
             if len(shown) < len(words):
                 parts.append(_text(" ".join(shown)))
                 break
-        parts.append(f"<span class='quote'>{_marked(c.text, c.start, _short_for(answer, c))}</span> "
+        parts.append(f"<span class='quote'>{_marked(text, c.start, c.end, _short_for(answer, c))}</span> "
                      f"<a class='cite' href='#src-{turn}-{c.n}' title='{html.escape(c.title)}'>[{c.n}]</a>")
     body = head + f"<div class='answer' dir='auto'>{' '.join(parts)}</div>"
     if upto is not None:

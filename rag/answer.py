@@ -100,10 +100,10 @@ class ExtractiveComposer:
         return Answer(question.text, text, False, citations, short_answer=short, reason=d.ANSWERED)
 
 
-def surrounding(text: str, start: int, end: int, width: int = 240) -> tuple[str, str, str]:
-    """(before, cited, after): the cited span with up to ``width`` characters
-    of its own paragraph on each side, cut at word boundaries, for showing a
-    citation in context."""
+def context_bounds(text: str, start: int, end: int, width: int = 240) -> tuple[int, int, bool, bool]:
+    """(lo, hi, cut_before, cut_after): the span ``start..end`` widened by up
+    to ``width`` characters of its own paragraph on each side, cut at word
+    boundaries, and whether the paragraph goes on beyond each end."""
     para_start = text.rfind("\n", 0, start) + 1
     para_end = text.find("\n", end)
     para_end = len(text) if para_end < 0 else para_end
@@ -114,9 +114,14 @@ def surrounding(text: str, start: int, end: int, width: int = 240) -> tuple[str,
     if hi < para_end:
         cut = text.rfind(" ", end, hi)
         hi = cut if cut > 0 else hi
-    before = ("… " if lo > para_start else "") + text[lo:start]
-    after = text[end:hi] + (" …" if hi < para_end else "")
-    return before, text[start:end], after
+    return lo, hi, lo > para_start, hi < para_end
+
+
+def surrounding(text: str, start: int, end: int, width: int = 240) -> tuple[str, str, str]:
+    """(before, cited, after): the cited span in context (``context_bounds``),
+    with an ellipsis where the paragraph was cut."""
+    lo, hi, cut_before, cut_after = context_bounds(text, start, end, width)
+    return ("… " if cut_before else "") + text[lo:start], text[start:end], text[end:hi] + (" …" if cut_after else "")
 
 
 def _cite(e: Evidence, n: int) -> Citation:

@@ -128,7 +128,11 @@ class Sanad:
 
     def context(self, citation: Citation, width: int = 240) -> tuple[str, str, str]:
         """(before, cited, after) text around a citation, from its source."""
-        return surrounding(self.index.sources[citation.source].text, citation.start, citation.end, width)
+        return surrounding(self.source_text(citation.source), citation.start, citation.end, width)
+
+    def source_text(self, source_id: str) -> str:
+        """The stored text of a source: what every offset refers to."""
+        return self.index.sources[source_id].text
 
     def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
         """Answer from the sources, or refuse. ``history`` holds the earlier

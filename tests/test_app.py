@@ -122,3 +122,24 @@ def test_a_broken_reader_at_start_shows_its_own_notice(fake, tmp_path):
     ix.build(config, fake)
     notice = app.prepare(Sanad(config, embedder=fake))
     assert notice == app.NO_READER and "rag train-reader" in notice
+
+
+def test_markdown_sources_read_as_prose_in_quotes_sources_and_related(sanad):
+    """A list item of the feud overview ("- **2023: ...**: ...") quoted, shown
+    in the source panel and offered as related reading, without "**", "###"
+    or list dashes; its words unchanged."""
+    from rag.display import prose
+
+    text = sanad.index.sources["musk-altman-feud-overview"].text
+    start = text.index("**2023")
+    end = text.index("كبديل.", start) + len("كبديل.")
+    c = Citation(1, "musk-altman-feud-overview", "العداوة", text[start:end], start, end)
+    heading = text.index("### ")
+    h = Citation(1, "musk-altman-feud-overview", "العداوة", text[heading:heading + 40], heading, heading + 40)
+    outs = [app.render(sanad, Answer("x", "q", False, (c,)), turn=1),
+            app.render(sanad, Answer("لا تتضمن المقالات", "q", True, (), related=(c, h)), turn=1)]
+    for out in outs:
+        shown = re.sub("<[^>]+>", "", out)
+        assert "**" not in shown and "###" not in shown and "- 2023" not in shown
+        assert "2023: إطلاق ماسك xAI و Grok: نعم" in shown
+    assert app._text(prose(text, start, end)) in re.sub("<[^>]+>", "", outs[0].split("<div class='sources'>")[0])
