@@ -1,9 +1,17 @@
 """Sources: the articles Sanad answers from, read from a folder.
 
-Supported: ``.txt`` and ``.md``, UTF-8, each optionally opening with a YAML
-front matter block (``---`` ... ``---``) whose keys become metadata. The body
-is kept verbatim apart from line endings (CRLF -> LF) and surrounding blank
-space; every offset in the index refers to ``Source.text``.
+* ``.txt`` and ``.md``, UTF-8, each optionally opening with a YAML front
+  matter block (``---`` ... ``---``) whose keys become metadata. The body is
+  kept verbatim apart from line endings (CRLF -> LF) and surrounding blank
+  space;
+* ``.html``/``.htm`` saved pages, ``.pdf`` text PDFs: the article's text and
+  metadata as rag/formats.py extracts them;
+* ``.jsonl`` exports: one article per line, each its own Source
+  (``<file>-<id>``, or ``<file>-<line>`` without an ``id``).
+
+Every offset in the index refers to ``Source.text``, the stored (extracted)
+text. A file that cannot be read, or a JSONL line, is a warning naming it;
+the rest are still read.
 """
 from __future__ import annotations
 
@@ -16,20 +24,23 @@ from typing import Mapping
 
 import yaml
 
+from . import formats
 from .errors import SourceError
 
-SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt", ".md")
+SUFFIXES = TEXT_SUFFIXES + (".html", ".htm", ".pdf", ".jsonl")
+MAX_TEXT_BYTES = 10 * 1024 * 1024
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
 MAX_TITLE_CHARS = 120
 
 
 @dataclass(frozen=True)
 class Source:
-    id: str  # file name without suffix; unique within a folder
+    id: str  # file name without suffix (a JSONL line: file-id); unique within a folder
     title: str
     text: str
     path: str
-    sha256: str  # of the file's bytes: the index re-embeds a source when it changes
+    sha256: str  # of its bytes (and extractor version): the index re-embeds a source when it changes
     meta: Mapping[str, object] = field(default_factory=dict, compare=False)
 
 
@@ -40,6 +51,18 @@ class SourceScan:
     sources: tuple[Source, ...]
     errors: tuple[SourceError, ...]
     duplicates: tuple[tuple[str, str], ...] = ()  # (duplicate path, first path)
+
+
+def source_date(source: Source) -> str:
+    """The article's publication date as ``YYYY-MM-DD`` (or as given), or ""."""
+    value = source.meta.get("date")
+    return str(value)[:10] if value else ""
+
+
+def source_url(source: Source) -> str:
+    """The original article's address, only if it is an http(s) URL."""
+    url = str(source.meta.get("url") or "").strip()
+    return url if re.match(r"https?://[^\s\"'<>]+$", url) else ""
 
 
 def parse_source(path: Path, data: bytes) -> Source:
@@ -69,13 +92,9 @@ def parse_source(path: Path, data: bytes) -> Source:
     if not text:
         raise SourceError(path, "the file has no article text")
 
-    title = str(meta.get("title") or "").strip()
-    if not title:
-        first = text.split("\n", 1)[0].strip().lstrip("#").strip()
-        title = first if 0 < len(first) <= MAX_TITLE_CHARS else path.stem
     return Source(
         id=path.stem,
-        title=title,
+        title=_titled(text, meta, path.stem),
         text=text,
         path=str(path),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -83,11 +102,68 @@ def parse_source(path: Path, data: bytes) -> Source:
     )
 
 
+def _titled(text: str, meta: dict, fallback: str) -> str:
+    title = str(meta.get("title") or "").strip()
+    if not title:
+        first = text.split("\n", 1)[0].strip().lstrip("#").strip()
+        title = first if 0 < len(first) <= MAX_TITLE_CHARS else fallback
+    return title[:MAX_TITLE_CHARS * 2]
+
+
+def _fingerprint(kind: str, data: bytes) -> str:
+    return hashlib.sha256(f"{kind}-v{formats.EXTRACTOR_VERSION}\n".encode() + data).hexdigest()
+
+
+_ID_UNSAFE = re.compile(r"[^\w\-.]+")
+
+
+def read_file(path: Path) -> tuple[list[Source], list[SourceError]]:
+    """The sources in one file (several for a JSONL export) and the warnings
+    about it. Raises SourceError when the whole file is unusable."""
+    suffix = path.suffix.lower()
+    size = path.stat().st_size
+    if suffix in TEXT_SUFFIXES and size > MAX_TEXT_BYTES:
+        raise SourceError(path, f"the file is {size // (1024 * 1024)} MB, too large for one article "
+                                f"(at most {MAX_TEXT_BYTES // (1024 * 1024)} MB)")
+    data = path.read_bytes()
+    if suffix in TEXT_SUFFIXES:
+        return [parse_source(path, data)], []
+    if not data.strip():
+        raise SourceError(path, "the file is empty")
+    if suffix == ".jsonl":
+        sources, warnings, seen = [], [], set()
+        for n, got, rid, line in formats.jsonl_records(data):
+            if isinstance(got, formats.FormatError):
+                warnings.append(SourceError(path, str(got)))
+                continue
+            sid = f"{path.stem}-{_ID_UNSAFE.sub('_', rid) if rid else n}"
+            if sid in seen:
+                warnings.append(SourceError(path, f"line {n}: the id {rid!r} was used by an earlier line"))
+                continue
+            seen.add(sid)
+            meta = dict(got.meta)
+            if rid:
+                meta["id"] = rid
+            sources.append(Source(sid, _titled(got.text, meta, sid), got.text, str(path),
+                                  _fingerprint("jsonl", line), MappingProxyType(meta)))
+        if not sources and warnings:
+            raise SourceError(path, f"no usable line ({warnings[0].reason})")
+        return sources, warnings
+    try:
+        got = formats.html(data) if suffix in (".html", ".htm") else formats.pdf(data)
+    except formats.FormatError as e:
+        raise SourceError(path, str(e)) from None
+    meta = dict(got.meta)
+    return [Source(path.stem, _titled(got.text, meta, path.stem), got.text, str(path),
+                   _fingerprint(suffix.lstrip("."), data), MappingProxyType(meta))], []
+
+
 def scan_sources(folder: Path) -> SourceScan:
     """Read every supported file in ``folder`` (not recursive, sorted by name).
 
-    Unreadable files are reported in ``errors``, never fatal: the others are
-    still returned. Byte-identical files are indexed once.
+    Unreadable files (and JSONL lines) are reported in ``errors``, never
+    fatal: the others are still returned. Byte-identical articles are
+    indexed once.
     """
     folder = Path(folder)
     sources, errors, dups = [], [], []
@@ -97,23 +173,29 @@ def scan_sources(folder: Path) -> SourceScan:
         if path.name.startswith(".") or not path.is_file() or path.name.lower() == "readme.md":
             continue
         if path.suffix.lower() not in SUFFIXES:
-            errors.append(SourceError(path, f"unsupported file type '{path.suffix or '(none)'}' (use .txt or .md)"))
+            errors.append(SourceError(path, f"unsupported file type '{path.suffix or '(none)'}' "
+                                            f"(use {', '.join(SUFFIXES)})"))
             continue
         if path.stem in ids:
             errors.append(SourceError(path, f"another file has the same name: {ids[path.stem].name}"))
             continue
         try:
-            source = parse_source(path, path.read_bytes())
+            found, warnings = read_file(path)
         except SourceError as e:
             errors.append(e)
             continue
         except OSError as e:
             errors.append(SourceError(path, f"cannot be read ({e.strerror})"))
             continue
+        errors += warnings
         ids[path.stem] = path
-        if source.sha256 in seen:
-            dups.append((source.path, seen[source.sha256].path))
-            continue
-        seen[source.sha256] = source
-        sources.append(source)
+        for source in found:
+            if source.id in ids and ids[source.id] != path:
+                errors.append(SourceError(path, f"the article id {source.id!r} is also a file name"))
+                continue
+            if source.sha256 in seen:
+                dups.append((source.path, seen[source.sha256].path))
+                continue
+            seen[source.sha256] = source
+            sources.append(source)
     return SourceScan(tuple(sources), tuple(errors), tuple(dups))
