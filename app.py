@@ -18,6 +18,7 @@ from rag.answer import Answer, context_bounds
 from rag.display import prose
 from rag.pipeline import MAX_QUESTION_CHARS, Sanad
 from rag.question import clean
+from rag.sources import source_date, source_url
 
 log = logging.getLogger("sanad.app")
 
@@ -56,6 +57,9 @@ a.cite { text-decoration: none; font-weight: bold; padding: 0 2px; color: #0b5ca
 .source { border-radius: 8px; padding: 6px 10px; margin: 6px 0; background: rgba(127,127,127,0.07); }
 .source:target { outline: 2px solid #e0a800; background: rgba(255, 200, 0, 0.18); }
 .source-title { font-weight: bold; }
+.source-meta { color: #666; font-size: 0.9em; }
+table.catalogue { width: 100%; border-collapse: collapse; }
+table.catalogue td, table.catalogue th { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: start; }
 .passage mark { background: #ffe58a; color: inherit; padding: 0 2px; border-radius: 3px; }
 mark.short { background: #ffc94d; color: inherit; font-weight: bold; padding: 0 2px; border-radius: 3px; }
 .answer mark.short { background: #ffe58a; }
@@ -85,9 +89,38 @@ def _marked(text: str, lo: int, hi: int, short) -> str:
             f"{_text(prose(text, b, hi))}")
 
 
+def _about(source) -> str:
+    """The article's date, author and outlet, and a link to the original
+    (opened in a new tab) where its metadata has them; "" otherwise."""
+    meta = source.meta
+    parts = [_text(x) for x in (source_date(source), str(meta.get("author") or ""),
+                                 str(meta.get("site") or meta.get("source") or "")) if x.strip()]
+    url = source_url(source)
+    if url:
+        parts.append(f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>"
+                     "المقال الأصلي ↗</a>")
+    return f"<div class='source-meta' dir='auto'>{' · '.join(parts)}</div>" if parts else ""
+
+
+def catalogue_html(sanad: Sanad) -> str:
+    """The "المصادر" view: every indexed article with its date and size."""
+    rows = []
+    for source, chunks in sanad.catalogue():
+        url = source_url(source)
+        title = _text(source.title)
+        if url:
+            title = f"<a href='{html.escape(url, quote=True)}' target='_blank' rel='noopener noreferrer'>{title}</a>"
+        rows.append(f"<tr><td dir='auto'>{title}</td><td>{_text(source_date(source)) or '—'}</td>"
+                    f"<td dir='auto'>{_text(str(source.meta.get('site') or '')) or '—'}</td><td>{chunks}</td></tr>")
+    return (f"<div id='catalogue'><p>يجيب سند من هذه المقالات وحدها ({len(rows)} مقالًا).</p>"
+            "<table class='catalogue'><thead><tr><th>المقال</th><th>التاريخ</th><th>المصدر</th><th>المقاطع</th>"
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
+
+
 def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True, short=None) -> str:
     """A source with its passage in context, as prose (no Markdown markup):
-    the quote highlighted and, inside it, the short answer highlighted again."""
+    the quote highlighted and, inside it, the short answer highlighted again;
+    under its title, the article's date, author, outlet and original link."""
     text = sanad.source_text(c.source)
     lo, hi, cut_before, cut_after = context_bounds(text, c.start, c.end)
     cited = _marked(text, c.start, c.end, short)
@@ -95,7 +128,7 @@ def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True, short=No
     before = ("… " if cut_before else "") + _text(prose(text, lo, c.start))
     after = _text(prose(text, c.end, hi)) + (" …" if cut_after else "")
     return (f"<div class='source' id='{anchor}'><div class='source-title' dir='auto'>[{c.n}] {_text(c.title)}</div>"
-            f"<div class='passage' dir='auto'>{before}{quoted}{after}</div></div>")
+            f"{_about(sanad.source(c.source))}<div class='passage' dir='auto'>{before}{quoted}{after}</div></div>")
 
 
 def _short_for(answer: Answer, c):
@@ -195,6 +228,9 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
                         for q in EXAMPLES]
             clear = gr.Button("محادثة جديدة", elem_id="clear", size="sm", variant="secondary")
         gr.Markdown("كل إجابة اقتباس حرفي من المقالات؛ انقر رقم المصدر [1] لترى المقطع في سياقه.", rtl=True)
+        if not unavailable:
+            with gr.Accordion("المصادر: المقالات التي يجيب منها سند", open=False, elem_id="sources-view"):
+                gr.HTML(catalogue_html(sanad))
 
         # One public API endpoint, "/ask" (used by gradio_client and the load test).
         box.submit(respond, [box, chat, history], [box, chat, history], api_name="ask")

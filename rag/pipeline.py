@@ -29,6 +29,7 @@ from .evidence import Evidence, SentenceTable, gather
 from .question import Question, analyze, clean
 from .retrieval import Hit, search
 from .settings import AnswerSettings
+from .sources import Source, source_date
 
 INHERITED_WEIGHT = 0.5  # a follow-up's own words count double those it inherits
 MAX_QUESTION_CHARS = 1000  # longer input is cut here (Answer.truncated says so); the model sees 512 tokens anyway
@@ -132,7 +133,22 @@ class Sanad:
 
     def source_text(self, source_id: str) -> str:
         """The stored text of a source: what every offset refers to."""
-        return self.index.sources[source_id].text
+        return self.source(source_id).text
+
+    def source(self, source_id: str) -> Source:
+        return self.index.sources[source_id]
+
+    def catalogue(self) -> list[tuple[Source, int]]:
+        """Every indexed article with its number of chunks, newest first
+        (articles without a date last), then by title: what Sanad can
+        answer from."""
+        index = self.index
+        counts: dict[str, int] = {}
+        for c in index.chunks:
+            counts[c.source_id] = counts.get(c.source_id, 0) + 1
+        by_title = sorted(index.sources.values(), key=lambda s: s.title)
+        dated = sorted((s for s in by_title if source_date(s)), key=source_date, reverse=True)
+        return [(s, counts.get(s.id, 0)) for s in dated + [s for s in by_title if not source_date(s)]]
 
     def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
         """Answer from the sources, or refuse. ``history`` holds the earlier

@@ -143,3 +143,53 @@ def test_markdown_sources_read_as_prose_in_quotes_sources_and_related(sanad):
         assert "**" not in shown and "###" not in shown and "- 2023" not in shown
         assert "2023: إطلاق ماسك xAI و Grok: نعم" in shown
     assert app._text(prose(text, start, end)) in re.sub("<[^>]+>", "", outs[0].split("<div class='sources'>")[0])
+
+
+@pytest.fixture(scope="module")
+def newsroom(tmp_path_factory):
+    """A Sanad over a saved news page, a JSONL export (one line with a
+    script URL) and a Markdown article, indexed with the fake embedder."""
+    import json
+    import shutil
+
+    from rag import index as ix
+    from conftest import ROOT, lenient_sanad
+
+    tmp = tmp_path_factory.mktemp("newsroom")
+    src = tmp / "sources"
+    src.mkdir()
+    shutil.copy(ROOT / "tests" / "fixtures" / "formats" / "xai-funding.html", src)
+    shutil.copy(SOURCES / "musk-stargate-uae.md", src)
+    lines = [{"id": "a1", "title": "خبر قديم", "date": "2024-01-02", "url": "javascript:alert(1)",
+              "text": "خبر قديم عن شركة إنفيديا ونتائجها المالية في الربع الأخير من العام."}]
+    (src / "cms.jsonl").write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines), encoding="utf-8")
+    config = Config.load(env={}, sources_dir=src, index_dir=tmp / "index", model=FakeEmbedder.model_id,
+                         cache_dir=tmp / "cache")
+    fake = FakeEmbedder()
+    ix.build(config, fake)
+    return lenient_sanad(config, fake)
+
+
+def test_a_source_shows_its_date_author_outlet_and_a_safe_link(newsroom):
+    text = newsroom.source_text("xai-funding")
+    at = text.index("أعلنت شركة xAI")
+    c = Citation(1, "xai-funding", "إنفيديا", text[at:at + 40], at, at + 40)
+    out = app.render(newsroom, Answer("q", "a", False, (c,)), turn=1)
+    assert "2025-10-08" in out and "سارة المنصوري" in out and "الأفق الرقمي" in out
+    assert ("<a href='https://alofuq.example/tech/2025/10/08/nvidia-xai-funding' target='_blank' "
+            "rel='noopener noreferrer'>") in out
+    text = newsroom.source_text("cms-a1")
+    old = Citation(1, "cms-a1", "خبر قديم", text[:10], 0, 10)
+    out = app.render(newsroom, Answer("q", "a", False, (old,)), turn=1)
+    assert "javascript:" not in out and "2024-01-02" in out  # a URL that is not http(s) is no link
+
+
+def test_the_sources_view_lists_every_article_newest_first(newsroom):
+    out = app.catalogue_html(newsroom)
+    rows = out.split("<tr>")[2:]  # after the header row
+    assert len(rows) == 3 and "(3 مقالًا)" in out
+    assert "إنفيديا تضخ ملياري دولار" in rows[0] and "2025-10-08" in rows[0] and "خبر قديم" in rows[1]
+    assert "ستارجيت" in rows[2] or "ستارغيت" in rows[2]  # undated last
+    counts = {s.id: n for s, n in newsroom.catalogue()}
+    assert all(n > 0 for n in counts.values()) and sum(counts.values()) == len(newsroom.index.chunks)
+    assert "javascript:" not in out and "rel='noopener noreferrer'" in out
