@@ -117,18 +117,19 @@ def catalogue_html(sanad: Sanad) -> str:
             f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True, short=None) -> str:
+def _source_block(sanad: Sanad, c, anchor: str, highlight: bool = True, short=None, generation: str = "") -> str:
     """A source with its passage in context, as prose (no Markdown markup):
     the quote highlighted and, inside it, the short answer highlighted again;
     under its title, the article's date, author, outlet and original link."""
-    text = sanad.source_text(c.source)
+    text = sanad.source_text(c.source, generation)  # the text the citation was cut from
     lo, hi, cut_before, cut_after = context_bounds(text, c.start, c.end)
     cited = _marked(text, c.start, c.end, short)
     quoted = f"<mark>{cited}</mark>" if highlight else cited
     before = ("… " if cut_before else "") + _text(prose(text, lo, c.start))
     after = _text(prose(text, c.end, hi)) + (" …" if cut_after else "")
     return (f"<div class='source' id='{anchor}'><div class='source-title' dir='auto'>[{c.n}] {_text(c.title)}</div>"
-            f"{_about(sanad.source(c.source))}<div class='passage' dir='auto'>{before}{quoted}{after}</div></div>")
+            f"{_about(sanad.source(c.source, generation))}"
+            f"<div class='passage' dir='auto'>{before}{quoted}{after}</div></div>")
 
 
 def _short_for(answer: Answer, c):
@@ -146,19 +147,20 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
         out = f"<div class='refusal'>{_text(answer.answer)}</div>"
         if answer.related:
             out += ("<div class='related'><div class='related-title'>قد يهمك (مقاطع قريبة من سؤالك، وليست إجابة عنه):"
-                    "</div>" + "".join(_source_block(sanad, c, f"rel-{turn}-{c.n}", highlight=False)
+                    "</div>" + "".join(_source_block(sanad, c, f"rel-{turn}-{c.n}", highlight=False,
+                                                       generation=answer.generation)
                                        for c in answer.related)
                     + "</div>")
         return out
     head = ""
     if answer.short_answer is not None:
         s = answer.short_answer
-        shown = prose(sanad.source_text(answer.citations[s.n - 1].source), s.start, s.end)
+        shown = prose(sanad.source_text(answer.citations[s.n - 1].source, answer.generation), s.start, s.end)
         head = (f"<div class='short-answer' dir='auto'><strong>{_text(shown)}</strong> "
                 f"<a class='cite' href='#src-{turn}-{s.n}'>[{s.n}]</a></div>")
     parts = []
     for c in answer.citations:
-        text = sanad.source_text(c.source)
+        text = sanad.source_text(c.source, answer.generation)
         words = prose(text, c.start, c.end).split(" ")
         if upto is not None:
             shown, upto = words[:upto], max(0, upto - len(words))
@@ -172,7 +174,8 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
     body = head + f"<div class='answer' dir='auto'>{' '.join(parts)}</div>"
     if upto is not None:
         return body
-    sources = "".join(_source_block(sanad, c, f"src-{turn}-{c.n}", short=_short_for(answer, c))
+    sources = "".join(_source_block(sanad, c, f"src-{turn}-{c.n}", short=_short_for(answer, c),
+                                    generation=answer.generation)
                       for c in answer.citations)
     return body + f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>"
 
@@ -230,7 +233,9 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
         gr.Markdown("كل إجابة اقتباس حرفي من المقالات؛ انقر رقم المصدر [1] لترى المقطع في سياقه.", rtl=True)
         if not unavailable:
             with gr.Accordion("المصادر: المقالات التي يجيب منها سند", open=False, elem_id="sources-view"):
-                gr.HTML(catalogue_html(sanad))
+                catalogue = gr.HTML(catalogue_html(sanad))
+            # a page opened after `rag index` lists the new articles (the app reloads the index itself)
+            ui.load(lambda: catalogue_html(sanad), None, catalogue, queue=False, api_name=False)
 
         # One public API endpoint, "/ask" (used by gradio_client and the load test).
         box.submit(respond, [box, chat, history], [box, chat, history], api_name="ask")
@@ -270,6 +275,8 @@ def main() -> int:
         return 1
     sanad = Sanad(config)
     unavailable = prepare(sanad)
+    if not unavailable and config.reload_seconds:
+        sanad.watch(config.reload_seconds)  # answer from a new `rag index` without a restart
     auth = tuple(config.auth.split(":", 1)) if config.auth else None
     ui = build_ui(sanad, unavailable)
     ui.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(

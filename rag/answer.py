@@ -64,6 +64,7 @@ class Answer:
     truncated: bool = False  # the question was longer than the limit and was cut
     short_answer: ShortAnswer | None = None  # None for why/how questions or when no span is confident
     reason: str = d.ANSWERED  # why it was refused (rag/decision.py REASONS); "answered" otherwise
+    generation: str = ""  # the index generation it was answered from (its citations' offsets refer to it)
 
     def to_json(self) -> dict:
         return {"question": self.question, "answer": self.answer, "refused": self.refused,

@@ -45,6 +45,9 @@ class Config:
     # rag/models/reader), a folder made by `rag train-reader`, or "rules" (the
     # earlier hand-set thresholds).
     reader: str = "default"
+    # The app looks for a new index generation (made by `rag index`) this often,
+    # and answers from it without a restart; 0 turns live updates off.
+    reload_seconds: float = 2.0
 
     # environment variable -> field name
     ENV = {
@@ -65,6 +68,7 @@ class Config:
         "SANAD_AUTH": "auth",
         "SANAD_SHARE": "share",
         "SANAD_READER": "reader",
+        "SANAD_RELOAD_SECONDS": "reload_seconds",
     }
 
     @classmethod
@@ -86,8 +90,11 @@ class Config:
             chunking = ChunkSettings(int(size), int(overlap))
             batch = int(values.pop("batch_size", self.batch_size))
             port = int(values.pop("port", self.port))
+            reload_s = float(values.pop("reload_seconds", self.reload_seconds))
         except ValueError as e:
             raise ConfigError(f"a number was expected: {e}") from None
+        if reload_s < 0:
+            raise ConfigError(f"reload seconds must be 0 (off) or more (got {reload_s})")
         if batch < 1:
             raise ConfigError(f"batch size must be at least 1 (got {batch})")
         if not 0 < port < 65536:
@@ -101,4 +108,4 @@ class Config:
         for key in ("sources_dir", "index_dir", "cache_dir"):
             if key in values:
                 values[key] = Path(values[key]).expanduser()
-        return replace(self, chunking=chunking, batch_size=batch, port=port, **values)
+        return replace(self, chunking=chunking, batch_size=batch, port=port, reload_seconds=reload_s, **values)

@@ -16,7 +16,8 @@ Layout of ``index_dir``::
 
 A build writes a new generation beside the live one and then swaps the
 ``current`` symlink with one atomic rename, so a crash, Ctrl-C or kill -9
-mid-build leaves the previous index live and loadable. Rebuilds are
+mid-build leaves the previous index live and loadable. The generation it
+replaces is kept until the next build, for apps still reading it. Rebuilds are
 incremental: chunks and vectors of sources whose bytes did not change are
 reused, removed sources disappear.
 """
@@ -466,11 +467,15 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
                      json.dumps(manifest, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8"))
         _fsync_dir(gen)
 
+        try:
+            previous = current_generation(index_dir).name
+        except IndexMissing:
+            previous = ""
         tmp_link = index_dir / f".{CURRENT}-{uuid.uuid4().hex[:8]}"
         os.symlink(gen.name, tmp_link)
         os.replace(tmp_link, index_dir / CURRENT)  # the atomic switch
         _fsync_dir(index_dir)
-        _remove_old_generations(index_dir, keep=gen.name)
+        _remove_old_generations(index_dir, keep={gen.name, previous})
         progress("write", 1, 1)
 
     return BuildReport(
@@ -490,9 +495,13 @@ def _previous_sources(index_dir: Path) -> dict:
         return {}
 
 
-def _remove_old_generations(index_dir: Path, keep: str) -> None:
+def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
+    """Remove every generation but ``keep``: the new one and the one it
+    replaces, which a running app may still be reading (a question answered
+    from it, or a reload that resolved ``current`` just before the swap). It
+    goes at the next build: the grace period is one build."""
     for entry in index_dir.iterdir():
-        if entry.name.startswith("gen-") and entry.name != keep and not entry.is_symlink():
+        if entry.name.startswith("gen-") and entry.name not in keep and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
         elif entry.name.startswith(f".{CURRENT}-") and entry.is_symlink():
             entry.unlink(missing_ok=True)

@@ -9,9 +9,18 @@
 ``ask`` runs named stages: question (analysis) -> retrieval (hybrid chunk
 ranking) -> evidence (candidate sentences) -> decision (the reader, or the
 rules) -> composer (the answer's text and citations).
+
+Live updates: the index a question is answered from is one immutable
+``Snapshot`` (generation, index, sentence table), taken once per question.
+``refresh`` (or ``watch``, which calls it every few seconds in a background
+thread) loads a generation that ``rag index`` has swapped in and replaces
+the snapshot in one assignment; a damaged generation is logged and skipped,
+and the old one keeps serving. An answer names its generation, so the page
+shows its citations in the text they were cut from.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -24,7 +33,7 @@ from .answer import Answer, Citation, Composer, ExtractiveComposer, surrounding
 from .config import Config
 from .decision import Decider, Decision, ReaderDecider, RuleDecider
 from .embedding import SentenceTransformerEmbedder
-from .errors import IndexCorrupt, IndexMissing, IndexStale
+from .errors import IndexCorrupt, IndexMissing, IndexStale, SanadError
 from .evidence import Evidence, SentenceTable, gather
 from .question import Question, analyze, clean
 from .retrieval import Hit, search
@@ -65,6 +74,19 @@ def make_decider(config: Config) -> Decider:
     return ReaderDecider(reader, settings)
 
 
+log = logging.getLogger("sanad.pipeline")
+RECENT_GENERATIONS = 4  # generations whose sources stay resolvable for answers given from them
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one question is answered from, start to end."""
+
+    generation: str  # the generation folder's name
+    index: ix.Index
+    table: SentenceTable
+
+
 class Sanad:
     def __init__(self, config: Config | None = None, embedder=None, composer: Composer | None = None,
                  decider: Decider | None = None):
@@ -72,8 +94,9 @@ class Sanad:
         self.embedder = embedder or SentenceTransformerEmbedder.from_config(self.config)
         self.composer = composer or ExtractiveComposer()
         self._decider = decider
-        self._index: ix.Index | None = None
-        self._table: SentenceTable | None = None
+        self._snap: Snapshot | None = None
+        self._recent: dict[str, Mapping[str, Source]] = {}  # generation -> its sources
+        self._skipped: set[str] = set()  # damaged generations not to try again
         self._lock = threading.Lock()
 
     @classmethod
@@ -82,8 +105,16 @@ class Sanad:
         """A Sanad answering from an already loaded ``index`` (for example one
         with some sources left out: Index.without)."""
         sanad = cls(config, embedder, composer, decider)
-        sanad._index, sanad._table = index, SentenceTable(index)
+        sanad._install(index)
         return sanad
+
+    def _install(self, index: ix.Index) -> Snapshot:
+        snap = Snapshot(Path(index.path).name, index, SentenceTable(index))
+        self._recent[snap.generation] = index.sources
+        while len(self._recent) > RECENT_GENERATIONS:
+            self._recent.pop(next(iter(self._recent)))
+        self._snap = snap  # the swap: one assignment
+        return snap
 
     @property
     def decider(self) -> Decider:
@@ -96,18 +127,67 @@ class Sanad:
         return getattr(self.decider, "settings", None) or AnswerSettings()
 
     @property
-    def index(self) -> ix.Index:
+    def snapshot(self) -> Snapshot:
+        snap = self._snap
+        if snap is not None:
+            return snap
         with self._lock:
-            if self._index is None:
-                self._index = ix.load(self.config)
-                self._table = SentenceTable(self._index)
-            return self._index
+            if self._snap is None:
+                self._install(ix.load(self.config))
+            assert self._snap is not None
+            return self._snap
+
+    @property
+    def index(self) -> ix.Index:
+        return self.snapshot.index
 
     @property
     def table(self) -> SentenceTable:
-        _ = self.index
-        assert self._table is not None
-        return self._table
+        return self.snapshot.table
+
+    def refresh(self) -> bool:
+        """Load the generation ``rag index`` made live, if it is not the one
+        being served; True when answers now come from a new one. A generation
+        that cannot be loaded is logged and skipped: the current one keeps
+        serving."""
+        try:
+            live = ix.current_generation(self.config.index_dir).name
+        except SanadError:
+            return False
+        snap = self._snap
+        if snap is not None and (live == snap.generation or live in self._skipped):
+            return False
+        with self._lock:
+            if self._snap is not None and self._snap.generation == live:
+                return False
+            try:
+                # the generation is whole by itself; the sources folder may already have moved on
+                index = ix.load(self.config, check_sources=False)
+            except (SanadError, OSError, ValueError) as e:
+                if ix.current_generation(self.config.index_dir).name == live:
+                    self._skipped.add(live)  # it stays broken: do not try it every few seconds
+                log.warning("not switching to index generation %s: %s", live, e)
+                return False
+            old = self._snap.generation if self._snap else None
+            self._install(index)
+        log.info("answering from index generation %s (was %s): %d sources, %d chunks",
+                 Path(index.path).name, old, len(index.sources), len(index.chunks))
+        return True
+
+    def watch(self, interval: float = 2.0) -> threading.Event:
+        """Call ``refresh`` every ``interval`` seconds in a daemon thread;
+        set the returned event to stop it."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
+                    log.exception("checking for a new index generation failed")
+
+        threading.Thread(target=loop, name="sanad-index-watch", daemon=True).start()
+        return stop
 
     def ensure_index(self, progress=None) -> ix.BuildReport | None:
         """Load the index; build it first if it is missing, stale or damaged.
@@ -118,8 +198,7 @@ class Sanad:
         except (IndexMissing, IndexStale, IndexCorrupt):
             report = ix.build(self.config, self.embedder, progress=progress)
             with self._lock:
-                self._index = ix.load(self.config)
-                self._table = SentenceTable(self._index)
+                self._install(ix.load(self.config))
             return report
 
     def warm_up(self) -> None:
@@ -131,12 +210,15 @@ class Sanad:
         """(before, cited, after) text around a citation, from its source."""
         return surrounding(self.source_text(citation.source), citation.start, citation.end, width)
 
-    def source_text(self, source_id: str) -> str:
+    def source_text(self, source_id: str, generation: str = "") -> str:
         """The stored text of a source: what every offset refers to."""
-        return self.source(source_id).text
+        return self.source(source_id, generation).text
 
-    def source(self, source_id: str) -> Source:
-        return self.index.sources[source_id]
+    def source(self, source_id: str, generation: str = "") -> Source:
+        """A source as the generation ``generation`` holds it (an answer's
+        own: Answer.generation), or as the live one does."""
+        sources = self._recent.get(generation) if generation else None
+        return (sources if sources is not None else self.index.sources)[source_id]
 
     def catalogue(self) -> list[tuple[Source, int]]:
         """Every indexed article with its number of chunks, newest first
@@ -185,7 +267,8 @@ class Sanad:
         q = analyze(question)
         if q.request:
             return self._stop(q, question, d.NOT_A_QUESTION, t0)
-        index, table = self.index, self.table  # index problems first: they are the maintainer's to fix
+        snap = self.snapshot  # index problems first: they are the maintainer's to fix
+        index, table = snap.index, snap.table
         settings = self.settings
         turns = [_bounded(str(h))[0] for h in history][-settings.history:] if settings.history else []
         query, terms = self._query(q, turns)
@@ -210,6 +293,7 @@ class Sanad:
         t5 = time.perf_counter()
         timings = {"embed": (t2 - t1) * 1000, "retrieve": (t3 - t2) * 1000, "read": (t4 - t3) * 1000,
                    "compose": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
+        answer = replace(answer, generation=snap.generation)
         return Trace(q, query, tuple(hits), tuple(evidence), decision, answer, timings)
 
 

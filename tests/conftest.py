@@ -137,11 +137,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """The real app (python app.py) on a free loopback port, building its own
-    index on start as a user's first run does. Shared by the browser and load
-    tests; stopped at the end of the session."""
+def start_app(tmp: Path, sources: Path, index: Path, **env_extra: str):
+    """Start the real app (python app.py) on a free loopback port over
+    ``sources`` and ``index``; returns (url, process, log file) once it
+    listens. It builds its index on start, as a user's first run does."""
     import os
     import subprocess
     import sys
@@ -149,9 +148,9 @@ def app_server(tmp_path_factory):
     import urllib.request
 
     port = _free_port()
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "SANAD_SOURCES": str(SOURCES),
-           "SANAD_INDEX": str(tmp_path_factory.mktemp("app") / "index"), "GRADIO_ANALYTICS_ENABLED": "False"}
-    log = open(tmp_path_factory.mktemp("log") / "app.log", "w+")
+    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "SANAD_SOURCES": str(sources),
+           "SANAD_INDEX": str(index), "GRADIO_ANALYTICS_ENABLED": "False", **env_extra}
+    log = open(tmp / "app.log", "w+")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 300
@@ -167,10 +166,24 @@ def app_server(tmp_path_factory):
     else:
         proc.kill()
         pytest.fail("app.py did not start listening in time")
-    yield url
+    return url, proc, log
+
+
+def stop_app(proc, log) -> None:
+    import subprocess
+
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """The real app on the project's sources, shared by the browser and load
+    tests; stopped at the end of the session."""
+    url, proc, log = start_app(tmp_path_factory.mktemp("log"), SOURCES, tmp_path_factory.mktemp("app") / "index")
+    yield url
+    stop_app(proc, log)

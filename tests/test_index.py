@@ -64,11 +64,16 @@ def test_incremental_rebuild_embeds_only_what_changed(config, fake, corpus):
     assert np.allclose(ix.load(config).vectors, loaded.vectors)
 
 
-def test_old_generations_are_removed(config, fake):
+def test_old_generations_are_removed_after_one_build_of_grace(config, fake):
     ix.build(config, fake)
+    first = ix.current_generation(config.index_dir)
     ix.build(config, fake, full=True)
-    gens = [p for p in config.index_dir.iterdir() if p.name.startswith("gen-")]
-    assert len(gens) == 1 and (config.index_dir / "current").resolve() == gens[0]
+    second = ix.current_generation(config.index_dir)
+    gens = {p for p in config.index_dir.iterdir() if p.name.startswith("gen-")}
+    assert gens == {first, second}  # the replaced one stays for apps still reading it
+    ix.build(config, fake, full=True)
+    gens = {p for p in config.index_dir.iterdir() if p.name.startswith("gen-")}
+    assert gens == {second, ix.current_generation(config.index_dir)}
 
 
 def test_interrupted_build_leaves_previous_index_usable(config, fake, corpus):
@@ -97,7 +102,8 @@ def test_crash_while_writing_a_generation_leaves_previous_index(config, fake, mo
     monkeypatch.undo()
     assert ix.load(config, check_sources=False).path == before
     ix.build(config, fake)  # the next build cleans up the half-written generation
-    assert len([p for p in config.index_dir.iterdir() if p.name.startswith("gen-")]) == 1
+    assert {p for p in config.index_dir.iterdir() if p.name.startswith("gen-")} == {
+        before, ix.current_generation(config.index_dir)}
 
 
 @pytest.mark.parametrize("change, expected", [
