@@ -29,6 +29,7 @@ from typing import Mapping, Sequence
 
 from . import decision as d
 from . import index as ix
+from . import threads
 from .answer import Answer, Citation, Composer, ExtractiveComposer, surrounding
 from .config import Config
 from .decision import Decider, Decision, ReaderDecider, RuleDecider
@@ -268,6 +269,10 @@ class Sanad:
         if q.request:
             return self._stop(q, question, d.NOT_A_QUESTION, t0)
         snap = self.snapshot  # index problems first: they are the maintainer's to fix
+        with threads.answering():  # torch gets the cores (rag/threads.py)
+            return self._answer(snap, q, question, history, t0)
+
+    def _answer(self, snap: Snapshot, q: Question, question: str, history: Sequence[str], t0: float) -> Trace:
         index, table = snap.index, snap.table
         settings = self.settings
         turns = [_bounded(str(h))[0] for h in history][-settings.history:] if settings.history else []
