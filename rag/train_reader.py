@@ -9,13 +9,7 @@ Examples are (question, window, label, span):
   that shares most words with the question but not the answer, or the best
   BM25 window of another article (label 0);
 * SQuAD 2.0 unanswerable questions: the window around the "plausible" answer,
-  the near miss a careless reader would give (label 0);
-* a near miss made from an answerable question: its own window with the
-  short answer cut out (label 0). It still holds every other word of the
-  question, as the near misses of our development set do ("ما لون سيارة
-  رودستر؟" over a Roadster sentence with no colour); a variant of the
-  answer-removal negatives of Rajpurkar et al., "Know What You Don't Know:
-  Unanswerable Questions for SQuAD", 2018.
+  the near miss a careless reader would give (label 0).
 
 One article in ``HOLDOUT`` (by a seeded hash of its title) is held out of
 every file; its questions choose the threshold and give the manifest's
@@ -40,21 +34,12 @@ from .bm25 import BM25
 from .errors import DatasetError
 from .evalsets import read_squad
 from .metrics import token_f1
-from .question import analyze
 from .sentences import split_sentences
 from .settings import AnswerSettings
 from .text import tokenize
 
 HOLDOUT = 10  # one article in ten is held out
 OTHER_DEPTH = 4  # windows of other articles that stand in for "the article is absent"
-# Answer-removed near misses ("deleted"): only short answers (a phrase, not a clause), and
-# for sets with noisy spans (span weight < 1) only half of them, since removing a
-# misaligned span leaves the true answer in a window labelled "does not answer".
-# Only for questions that ask for one slot (an amount, a date, a place): with "من هو" or
-# "ما هو" the rest of the window usually still answers.
-DELETED_MAX_CHARS = 40
-DELETED_NOISY_SHARE = 0.5
-DELETED_KINDS = ("quantity", "time", "place")
 Progress = Callable[[str, int, int], None]
 
 
@@ -65,7 +50,7 @@ class Example:
     window: str
     label: int
     span: tuple[int, int] | None  # character offsets into the window, for label 1
-    kind: str  # "answer" | "same" (same paragraph) | "other" (another article) | "impossible" | "deleted"
+    kind: str  # "answer" | "same" (same paragraph) | "other" (another article) | "impossible"
     weight: float = 1.0  # of the span loss
 
 
@@ -191,10 +176,6 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
             train.append(Example(qa.id, qa.question, w.text, 1, (answer[0] - w.lo, answer[1] - w.lo), "answer",
                                  span_weight))
             golds = [t.strip() for t, _ in qa.answers if t.strip()]
-            cut = _without_answer(w.text, answer[0] - w.lo, answer[1] - w.lo, golds)
-            if (cut and analyze(qa.question).kind in DELETED_KINDS
-                    and (span_weight >= 1.0 or rnd.random() < DELETED_NOISY_SHARE)):
-                train.append(Example(qa.id, qa.question, cut, 0, None, "deleted"))
             # a window that holds the answer's words elsewhere may answer too: no negative
             same = [j for j in overlap(qa.question, ids)
                     if (windows[j].hi <= answer[0] or windows[j].lo >= answer[1])
@@ -208,18 +189,6 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
                 for j in js:
                     train.append(Example(qa.id, qa.question, windows[j].text, 0, None, kind))
     return train, heldout
-
-
-def _without_answer(window: str, lo: int, hi: int, golds: Sequence[str]) -> str | None:
-    """The window with its short answer ``window[lo:hi]`` cut out, or None
-    when the answer is too long to be a phrase, the rest too short to read
-    as a passage, or the answer occurs in it again."""
-    if hi - lo > DELETED_MAX_CHARS or len(window) - (hi - lo) < 3 * DELETED_MAX_CHARS:
-        return None
-    cut = (window[:lo].rstrip() + " " + window[hi:].lstrip()).strip()
-    if any(g in cut for g in golds):
-        return None
-    return cut
 
 
 def file_hash(path: Path) -> str:
@@ -273,7 +242,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     rnd = random.Random(options.seed)
     if options.max_examples and len(examples) > options.max_examples:
         examples = rnd.sample(examples, options.max_examples)
-    counts = {k: sum(e.kind == k for e in examples) for k in ("answer", "same", "other", "impossible", "deleted")}
+    counts = {k: sum(e.kind == k for e in examples) for k in ("answer", "same", "other", "impossible")}
     log(f"training on {len(examples)} examples: {counts}")
     folder = rd.base_folder(Config.load().cache_dir)  # after the data: a bad file fails before any model work
 
