@@ -75,11 +75,15 @@ class SentenceTable:
     @cached_property
     def idf(self):
         bm25 = self.index.bm25
-        return idf_weights({t: len(p) for t, p in bm25.postings.items()}, bm25.size)
+        return idf_weights(self.document_frequencies, bm25.size)
+
+    @cached_property
+    def document_frequencies(self) -> dict[str, int]:
+        return self.index.bm25.document_frequencies()
 
     @cached_property
     def vocabulary(self) -> frozenset[str]:
-        return frozenset(self.index.bm25.postings)
+        return frozenset(self.document_frequencies)
 
     @cached_property
     def by_chunk(self) -> list[list[int]]:

@@ -9,7 +9,8 @@ Layout of ``index_dir``::
             vectors.npy            float32 passage embeddings, row = chunk
             faiss.index            inner-product index over the same rows (exact,
                                    or HNSW for large corpora: rag/ann.py)
-            bm25.json              BM25 postings over normalized, stemmed text
+            bm25/                  BM25 over normalized, stemmed text (bm25s sparse
+                                   matrices, loaded memory-mapped; rag/bm25.py)
             sentences.jsonl        sentence spans (answers quote these)
             sentence_vectors.npy   their embeddings, row = sentence
     .lock                          held while a build runs
@@ -45,7 +46,7 @@ from .sentences import Sentence, split_sentences
 from .sources import Source, scan_sources
 from .text import TEXT_VERSION, is_verbatim, tokenize
 
-FORMAT_VERSION = 3  # 2: sentence spans and vectors; 3: late-chunking sentence vectors
+FORMAT_VERSION = 4  # 2: sentence spans and vectors; 3: late-chunking sentence vectors; 4: BM25 on bm25s
 CURRENT = "current"
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -142,6 +143,14 @@ def _write_npy(path: Path, array: np.ndarray) -> None:
 def _write_jsonl(path: Path, rows) -> None:
     lines = (json.dumps(r, ensure_ascii=False, default=_json_default) for r in rows)
     _write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -278,7 +287,7 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         svectors = np.load(gen / "sentence_vectors.npy", mmap_mode="r")
         fx = faiss.read_index(str(gen / "faiss.index"))
         ann.configure(fx, manifest.get("faiss", {}).get("params", ""))
-        bm25 = BM25.from_json(json.loads((gen / "bm25.json").read_text(encoding="utf-8")))
+        bm25 = BM25.load(gen / "bm25")
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError) as e:
         raise IndexCorrupt(f"the index in {config.index_dir} is damaged ({type(e).__name__}: {e}); "
                            "rebuild it with 'rag index --full'") from None
@@ -448,7 +457,9 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
                                                "sha256": e.source.sha256, "meta": dict(e.source.meta),
                                                "text": e.source.text} for e in entries))
         bm25 = BM25.fit([tokenize(c.text) for c in all_chunks])
-        _write_bytes(gen / "bm25.json", json.dumps(bm25.to_json(), ensure_ascii=False).encode("utf-8"))
+        for path in bm25.save(gen / "bm25"):
+            _fsync_file(path)
+        _fsync_dir(gen / "bm25")
         manifest = {
             "format_version": FORMAT_VERSION,
             "text_version": TEXT_VERSION,

@@ -75,7 +75,7 @@ def test_a_damaged_generation_is_never_picked_up(live, config, corpus, caplog, d
 
 def test_answers_during_swaps_each_come_from_one_generation(live, config, corpus):
     sanad, fake = live
-    answers, errors, stop = [], [], threading.Event()
+    answers, errors, stop = [sanad.ask(OLD_QUESTION)], [], threading.Event()  # loaded before the sources change
 
     def ask():
         while not stop.is_set():
