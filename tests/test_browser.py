@@ -78,6 +78,7 @@ def test_conversation_in_arabic(app_server, browser):
     ask(page, "كم سعر الذهب اليوم؟")
     reply = wait_reply(page, 3, ".refusal")
     assert "لا تتضمن المقالات" in reply.inner_text() and reply.locator("a.cite").count() == 0
+    assert "###" not in reply.inner_text() and "**" not in reply.inner_text()  # Markdown shown as prose
     page.screenshot(path=str(ARTIFACTS / "refusal.png"), full_page=True)
 
     # HTML in a question is shown as text, never run
@@ -85,6 +86,12 @@ def test_conversation_in_arabic(app_server, browser):
     wait_reply(page, 4, ".refusal")
     assert page.evaluate("window.PWNED") is None
     assert "<img src=x" in page.locator("#chat .user-row").nth(3).inner_text()
+
+    # the sources view lists the indexed articles
+    page.get_by_text("المصادر: المقالات التي يجيب منها سند").click()
+    page.wait_for_selector("#catalogue tbody tr", state="visible", timeout=10_000)
+    rows = page.locator("#catalogue tbody tr")
+    assert rows.count() == 5 and "رودستر" in page.locator("#catalogue").inner_text()
 
     # empty input does nothing; the clear button starts over
     ask(page, "   ")
