@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from .grounding import TermSet, answer_type_ok, coverage, idf_weights
+from .index import top_k
 from .question import Question
 from .sentences import Sentence
 from .text import tokenize
@@ -159,7 +160,7 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
     for rank, pos in enumerate(chunk_positions):
         for i in table.by_chunk[pos]:
             rank_of.setdefault(i, rank)
-    candidates = set(rank_of) | set(np.argsort(-sims)[:k_dense].tolist())
+    candidates = set(rank_of) | set(top_k(sims, k_dense).tolist())
     out = []
     for i in sorted(candidates):
         if not table.quotable[i]:

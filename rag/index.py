@@ -93,8 +93,7 @@ class Index:
 
     def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
         scores = self.bm25.scores(tokenize(query))
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [(int(i), float(scores[i])) for i in order if scores[i] > 0]
+        return [(int(i), float(scores[i])) for i in top_k(scores, k) if scores[i] > 0]
 
     def without(self, source_ids) -> "Index":
         """This index as if ``source_ids`` had never been indexed: in memory,
@@ -122,6 +121,22 @@ class Index:
 
 
 # --------------------------------------------------------------------- helpers
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest scores, best first, ties by position:
+    exactly ``np.argsort(-scores, kind="stable")[:k]``, without sorting all
+    of a large index (a partition, then a sort of ``k``)."""
+    n = len(scores)
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if k >= n:
+        return np.argsort(-scores, kind="stable")
+    v = scores[np.argpartition(-scores, k - 1)[:k]].min()
+    above = np.flatnonzero(scores > v)
+    ties = np.flatnonzero(scores == v)[: k - len(above)]
+    idx = np.concatenate([above, ties])
+    return idx[np.lexsort((idx, -scores[idx]))]
+
+
 def _json_default(value):
     return str(value)  # dates and other YAML scalars in front matter
 

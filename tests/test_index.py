@@ -298,3 +298,11 @@ def test_without_leaves_sources_out_everywhere(config, fake):
     assert len(index.chunks) > len(sub.chunks)  # the loaded index itself is unchanged
     with pytest.raises(ValueError):
         index.without(list(index.sources))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_k_is_the_stable_sort_prefix_even_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 5, size=int(rng.integers(1, 300))).astype(np.float32)  # many ties
+    for k in (0, 1, 3, 10, len(scores), len(scores) + 5):
+        assert ix.top_k(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
