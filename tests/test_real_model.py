@@ -145,7 +145,9 @@ def reader_sanad(built):
     from rag.pipeline import Sanad
 
     config, embedder, _ = built
-    return Sanad(config, embedder=embedder)  # the shipped reader decides
+    sanad = Sanad(config, embedder=embedder)  # the shipped reader decides
+    sanad.warm_up()  # load the reader here: the bound below is on answering, not on loading
+    return sanad
 
 
 @pytest.mark.parametrize("question", ODD)
