@@ -6,8 +6,10 @@ and parameters below come from benchmarks/bench_scale.py on the 2-core
 benchmark machine (BENCHMARKS.md, "Scale"):
 
 * up to FLAT_MAX vectors a flat scan is exact and fast enough: ~1 ms at 10k,
-  15 ms at 100k (p50, one query; it grows linearly), less than embedding the
-  query (~28 ms);
+  15 ms at 100k with two threads (p50, one query; it grows linearly). While a
+  question is answered FAISS gets one thread (rag/threads.py), and the scan
+  took 23 ms at 46k chunks (benchmarks/bench_archive.py), so exact search
+  stops at 20k (~10 ms), well under embedding the query (~28 ms);
 * beyond, HNSW over float16 vectors (Malkov & Yashunin, "Efficient and robust
   approximate nearest neighbor search using Hierarchical Navigable Small
   World graphs", TPAMI 2018): at 1M vectors p50 0.41 ms (flat: 148 ms),
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf")
-FLAT_MAX = 50_000
+FLAT_MAX = 20_000
 HNSW_FACTORY = "HNSW32,SQfp16"
 HNSW_BUILD_EF = 80
 HNSW_SEARCH_EF = 128
