@@ -160,15 +160,8 @@ def _write_jsonl(path: Path, rows) -> None:
     _write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries, to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -473,8 +466,8 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
                                                "text": e.source.text} for e in entries))
         bm25 = BM25.fit([tokenize(c.text) for c in all_chunks])
         for path in bm25.save(gen / "bm25"):
-            _fsync_file(path)
-        _fsync_dir(gen / "bm25")
+            _fsync(path)
+        _fsync(gen / "bm25")
         manifest = {
             "format_version": FORMAT_VERSION,
             "text_version": TEXT_VERSION,
@@ -491,7 +484,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         # The manifest is written last: a generation without one is incomplete.
         _write_bytes(gen / "manifest.json",
                      json.dumps(manifest, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8"))
-        _fsync_dir(gen)
+        _fsync(gen)
 
         try:
             previous = current_generation(index_dir).name
@@ -500,7 +493,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         tmp_link = index_dir / f".{CURRENT}-{uuid.uuid4().hex[:8]}"
         os.symlink(gen.name, tmp_link)
         os.replace(tmp_link, index_dir / CURRENT)  # the atomic switch
-        _fsync_dir(index_dir)
+        _fsync(index_dir)
         _remove_old_generations(index_dir, keep={gen.name, previous})
         progress("write", 1, 1)
 

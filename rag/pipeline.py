@@ -226,9 +226,8 @@ class Sanad:
         (articles without a date last), then by title: what Sanad can
         answer from."""
         index = self.index
-        counts: dict[str, int] = {}
-        for c in index.chunks:
-            counts[c.source_id] = counts.get(c.source_id, 0) + 1
+        recorded = index.manifest.get("sources", {})  # the build counted them: no pass over every chunk
+        counts = {sid: int(recorded.get(sid, {}).get("chunks", 0)) for sid in index.sources}
         by_title = sorted(index.sources.values(), key=lambda s: s.title)
         dated = sorted((s for s in by_title if source_date(s)), key=source_date, reverse=True)
         return [(s, counts.get(s.id, 0)) for s in dated + [s for s in by_title if not source_date(s)]]
