@@ -2,23 +2,38 @@
 while any question is answered, and restored after the last one."""
 import threading
 
-import faiss  # noqa: F401 - its pools must be loaded to be limited
-import numpy as np  # noqa: F401
-from threadpoolctl import threadpool_info
-
 from rag import threads
 
 
-def _counts():
-    return {(i["internal_api"], "faiss" in i["filepath"], "torch" in i["filepath"]): i["num_threads"]
-            for i in threadpool_info()}
+CHECK = """
+import json, faiss, numpy
+from threadpoolctl import threadpool_info
+from rag import threads
+def counts():
+    return [[i["internal_api"], "faiss" in i["filepath"], "torch" in i["filepath"], i["num_threads"]]
+            for i in threadpool_info()]
+before = counts()
+with threads.answering():
+    during = counts()
+print(json.dumps([before, during, counts()]))
+"""
 
 
 def test_blas_and_faiss_pools_use_one_thread_while_answering_and_torch_keeps_its_own():
-    before = _counts()
-    with threads.answering():
-        during = _counts()
-    assert _counts() == before
+    """In a fresh process: OpenBLAS reports its thread count per calling
+    thread, so pools that other tests set and restored from their own
+    threads would blur what this one sees."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-c", CHECK], cwd=ROOT, capture_output=True, text=True, check=True)
+    before_rows, during_rows, after_rows = json.loads(out.stdout.splitlines()[-1])
+    before = {tuple(r[:3]): r[3] for r in before_rows}
+    during = {tuple(r[:3]): r[3] for r in during_rows}
+    assert {tuple(r[:3]): r[3] for r in after_rows} == before
     for (api, is_faiss, is_torch), n in during.items():
         if api == "openblas" or (api == "openmp" and is_faiss):
             assert n == 1
