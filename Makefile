@@ -25,7 +25,7 @@ index: install
 	$(VENV)/bin/rag index
 
 test: install lint
-	bash scripts/install-browser.sh
+	bash scripts/install-test-deps.sh
 	$(PY) -m pytest
 
 # ruff (pyflakes, pycodestyle) on the code; mypy on the library

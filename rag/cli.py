@@ -19,8 +19,12 @@ EXIT_USER_ERROR = 1
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model,
-                       reader=getattr(args, "reader", None))
+    config = Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model,
+                         reader=getattr(args, "reader", None), ray_actors=getattr(args, "ray_actors", None))
+    ray = getattr(args, "ray", None)
+    if ray is not None:  # --ray alone: SANAD_RAY_ADDRESS if set, else a private local instance
+        config = config.with_values(ray_address=ray or config.ray_address or "local")
+    return config
 
 
 def _progress_bars(labels: dict[str, tuple[str, str]]):
@@ -255,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Build the index from the sources folder. Unchanged sources are "
                                     "not embedded again; removed sources disappear from the index.")
     ix.add_argument("--full", action="store_true", help="rebuild everything from scratch")
+    ix.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                    help="embed on a Ray cluster: 'local' (a private instance, the default), 'auto' (the "
+                         "cluster running here) or HOST:PORT of its head; also SANAD_RAY_ADDRESS. "
+                         "Needs the extra: pip install -e '.[ray]'")
+    ix.add_argument("--ray-actors", type=int, metavar="N",
+                    help="embedding actors on the cluster (default: one per CPU)")
     _add_location_options(ix)
     ix.set_defaults(func=cmd_index)
     st = sub.add_parser("status", help="check the index against the configuration and the sources",

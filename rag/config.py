@@ -48,6 +48,12 @@ class Config:
     # The app looks for a new index generation (made by `rag index`) this often,
     # and answers from it without a restart; 0 turns live updates off.
     reload_seconds: float = 2.0
+    # Embed index builds on a Ray cluster (rag/ray_embedding.py): None builds
+    # here; "local" starts a private Ray instance, "auto" joins the cluster
+    # running on this machine, "HOST:PORT" joins that head. ray_actors: how
+    # many embedding actors (0: one per CPU of the cluster).
+    ray_address: str | None = None
+    ray_actors: int = 0
 
     # environment variable -> field name
     ENV = {
@@ -69,6 +75,8 @@ class Config:
         "SANAD_SHARE": "share",
         "SANAD_READER": "reader",
         "SANAD_RELOAD_SECONDS": "reload_seconds",
+        "SANAD_RAY_ADDRESS": "ray_address",
+        "SANAD_RAY_ACTORS": "ray_actors",
     }
 
     @classmethod
@@ -91,10 +99,13 @@ class Config:
             batch = int(values.pop("batch_size", self.batch_size))
             port = int(values.pop("port", self.port))
             reload_s = float(values.pop("reload_seconds", self.reload_seconds))
+            ray_actors = int(values.pop("ray_actors", self.ray_actors))
         except ValueError as e:
             raise ConfigError(f"a number was expected: {e}") from None
         if reload_s < 0:
             raise ConfigError(f"reload seconds must be 0 (off) or more (got {reload_s})")
+        if ray_actors < 0:
+            raise ConfigError(f"Ray actors must be 0 (one per CPU) or more (got {ray_actors})")
         if batch < 1:
             raise ConfigError(f"batch size must be at least 1 (got {batch})")
         if not 0 < port < 65536:
@@ -108,4 +119,5 @@ class Config:
         for key in ("sources_dir", "index_dir", "cache_dir"):
             if key in values:
                 values[key] = Path(values[key]).expanduser()
-        return replace(self, chunking=chunking, batch_size=batch, port=port, reload_seconds=reload_s, **values)
+        return replace(self, chunking=chunking, batch_size=batch, port=port, reload_seconds=reload_s,
+                       ray_actors=ray_actors, **values)

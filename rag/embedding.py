@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -146,3 +147,63 @@ class SentenceTransformerEmbedder:
             vec = m(features)["sentence_embedding"][0]
             vec = torch.nn.functional.normalize(vec, dim=-1)
         return vec.numpy().astype(np.float32, copy=False)
+
+
+# ------------------------------------------------------------------ build jobs
+@dataclass(frozen=True)
+class EmbedJob:
+    """One source's texts to embed for the index, as plain data (so it can be
+    sent to another process: rag/ray_embedding.py): its chunks; for each
+    chunk, the character spans of the sentences it holds whole (their vectors
+    come from the chunk's own pass, late chunking); and the sentences no
+    chunk holds whole, embedded alone."""
+
+    chunks: tuple[str, ...]
+    spans: tuple[tuple[tuple[int, int], ...], ...]
+    alone: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    chunks: np.ndarray  # (len(job.chunks), dim)
+    spans: tuple[np.ndarray, ...]  # per chunk: (len(job.spans[i]), dim)
+    alone: np.ndarray  # (len(job.alone), dim)
+
+
+def run_job(embedder, job: EmbedJob, batch_size: int) -> EmbedResult:
+    """Embed one job. An embedder without ``embed_passages_with_spans`` gives
+    no span vectors; those sentences are then embedded alone too (the
+    caller's ``alone`` already lists them: see rag/index.py ``_job``)."""
+    late = getattr(embedder, "embed_passages_with_spans", None)
+    if late is not None:
+        cvecs, per_chunk = late(list(job.chunks), [list(s) for s in job.spans])
+        spans = tuple(np.asarray(v, dtype=np.float32) for v in per_chunk)
+    else:
+        cvecs = _batched(embedder, list(job.chunks), batch_size)
+        spans = ()
+    alone = _batched(embedder, list(job.alone), batch_size) if job.alone else np.zeros((0, 0), np.float32)
+    return EmbedResult(np.asarray(cvecs, dtype=np.float32), spans, alone)
+
+
+def _batched(embedder, texts: list[str], batch_size: int) -> np.ndarray:
+    parts = [embedder.embed_passages(texts[b:b + batch_size]) for b in range(0, len(texts), batch_size)]
+    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
+
+
+class JobRunner(Protocol):
+    """Runs embedding jobs for a build: yields (job number, result), in any
+    order, once for each job, or raises."""
+
+    def run(self, jobs: Sequence[EmbedJob]) -> Iterator[tuple[int, EmbedResult]]: ...
+
+
+class LocalRunner:
+    """Jobs one after another in this process (the default)."""
+
+    def __init__(self, embedder, batch_size: int = 16):
+        self.embedder = embedder
+        self.batch_size = batch_size
+
+    def run(self, jobs: Sequence[EmbedJob]) -> Iterator[tuple[int, EmbedResult]]:
+        for i, job in enumerate(jobs):
+            yield i, run_job(self.embedder, job, self.batch_size)

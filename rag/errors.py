@@ -48,6 +48,11 @@ class IndexLocked(IndexError_):
     """Another process is building the index."""
 
 
+class ClusterError(SanadError):
+    """A distributed build cannot reach its Ray cluster, Ray is missing, or
+    the cluster failed mid-build (nothing was written)."""
+
+
 class DatasetError(SanadError):
     """An evaluation dataset cannot be read."""
 

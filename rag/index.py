@@ -41,6 +41,7 @@ from . import ann
 from .bm25 import BM25
 from .chunking import Chunk, chunk_source
 from .config import Config
+from .embedding import EmbedJob, EmbedResult, JobRunner, LocalRunner
 from .errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, IndexStale, SanadError, SourceError
 from .sentences import Sentence, split_sentences
 from .sources import Source, scan_sources
@@ -356,48 +357,53 @@ def _reusable(config: Config) -> tuple[dict, dict[str, _Entry]]:
     return manifest, reuse
 
 
-def _embed_entry(embedder, entry: _Entry, batch_size: int) -> _Entry:
-    """Vectors for one source's chunks and sentences.
-
-    Sentences get the late-chunking vector from the first chunk that holds
-    them whole (embedder.embed_passages_with_spans); a sentence no chunk
-    holds whole, or an embedder without that method, embeds it on its own.
-    """
+def _job(entry: _Entry, late: bool) -> tuple[EmbedJob, dict[int, list[int]], list[int]]:
+    """What to embed for one source: each sentence's vector comes from the
+    first chunk that holds it whole (late chunking, when the embedder can);
+    a sentence no chunk holds whole, or every sentence without late
+    chunking, is embedded alone. Returns the job, the sentences of each
+    chunk (by chunk) and the sentences embedded alone."""
     chunks, sentences = entry.chunks, entry.sentences
     home: dict[int, list[int]] = {}
-    ci = 0  # chunks and sentences both run in text order: one pass
-    for k, x in enumerate(sentences):
-        while ci < len(chunks) and chunks[ci].end < x.end:
-            ci += 1
-        if ci < len(chunks) and chunks[ci].start <= x.start:
-            home.setdefault(ci, []).append(k)
-    late = getattr(embedder, "embed_passages_with_spans", None)
-    svecs: list[np.ndarray | None] = [None] * len(sentences)
-    if late is not None:
-        spans = [[(sentences[k].start - c.start, sentences[k].end - c.start) for k in home.get(ci, [])]
-                 for ci, c in enumerate(chunks)]
-        cvecs, per_chunk = late([c.text for c in chunks], spans)
-        for ci, ks in home.items():
-            for k, vec in zip(ks, per_chunk[ci]):
-                svecs[k] = vec
-    else:
-        cvecs = _batched(embedder, [c.text for c in chunks], batch_size)
-    alone = [k for k, v in enumerate(svecs) if v is None]
-    if alone:
-        for k, vec in zip(alone, _batched(embedder, [sentences[k].text for k in alone], batch_size)):
+    if late:
+        ci = 0  # chunks and sentences both run in text order: one pass
+        for k, x in enumerate(sentences):
+            while ci < len(chunks) and chunks[ci].end < x.end:
+                ci += 1
+            if ci < len(chunks) and chunks[ci].start <= x.start:
+                home.setdefault(ci, []).append(k)
+    placed = {k for ks in home.values() for k in ks}
+    alone = [k for k in range(len(sentences)) if k not in placed]
+    spans = tuple(tuple((sentences[k].start - c.start, sentences[k].end - c.start) for k in home.get(ci, []))
+                  for ci, c in enumerate(chunks)) if late else ()
+    job = EmbedJob(tuple(c.text for c in chunks), spans, tuple(sentences[k].text for k in alone))
+    return job, home, alone
+
+
+def _embedded(entry: _Entry, home: dict[int, list[int]], alone: list[int], result: EmbedResult) -> _Entry:
+    """``entry`` with the vectors of its job's ``result``."""
+    svecs: list[np.ndarray | None] = [None] * len(entry.sentences)
+    for ci, ks in home.items():
+        for k, vec in zip(ks, result.spans[ci]):
             svecs[k] = vec
-    dim = np.asarray(cvecs).shape[1]
+    for k, vec in zip(alone, result.alone):
+        svecs[k] = vec
+    dim = result.chunks.shape[1]
+    if any(v is None for v in svecs) or len(result.chunks) != len(entry.chunks):
+        raise IndexCorrupt(f"the embedder returned too few vectors for {entry.source.id}")
     sv = np.asarray(svecs, dtype=np.float32).reshape(-1, dim)
-    return _Entry(entry.source, chunks, sentences, np.asarray(cvecs, dtype=np.float32), sv)
+    return _Entry(entry.source, entry.chunks, entry.sentences, result.chunks, sv)
 
 
-def _batched(embedder, texts: list[str], batch_size: int) -> np.ndarray:
-    parts = [embedder.embed_passages(texts[b:b + batch_size]) for b in range(0, len(texts), batch_size)]
-    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
+def build(config: Config, embedder, *, full: bool = False, progress: Progress | None = None,
+          runner: JobRunner | None = None) -> BuildReport:
+    """(Re)build the index for ``config.sources_dir`` into ``config.index_dir``.
 
-
-def build(config: Config, embedder, *, full: bool = False, progress: Progress | None = None) -> BuildReport:
-    """(Re)build the index for ``config.sources_dir`` into ``config.index_dir``."""
+    ``runner`` embeds the new sources' chunks and sentences; by default this
+    process does, with ``embedder``, unless ``config.ray_address`` names a
+    Ray cluster (rag/ray_embedding.py spreads the work over it; ``embedder``
+    may then be None). Everything else, and the
+    atomic swap, happens here either way."""
     import faiss
 
     started = time.perf_counter()
@@ -432,9 +438,24 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         n_fresh_chunks = sum(len(entries[i].chunks) for i in fresh)
         if fresh:
             progress("embed", 0, n_fresh_chunks)
-            for done, i in enumerate(fresh):
-                entries[i] = _embed_entry(embedder, entries[i], max(1, config.batch_size))
-                progress("embed", sum(len(entries[j].chunks) for j in fresh[:done + 1]), n_fresh_chunks)
+            if runner is None and config.ray_address:
+                from .ray_embedding import RayRunner
+
+                runner = RayRunner(config, config.ray_address, config.ray_actors or None)
+            if runner is None:
+                runner = LocalRunner(embedder, max(1, config.batch_size))
+                late = hasattr(embedder, "embed_passages_with_spans")
+            else:
+                late = getattr(runner, "late", True)
+            jobs = [_job(entries[i], late) for i in fresh]
+            done_chunks = 0
+            for n, result in runner.run([job for job, _, _ in jobs]):
+                _, home, alone = jobs[n]
+                entries[fresh[n]] = _embedded(entries[fresh[n]], home, alone, result)
+                done_chunks += len(entries[fresh[n]].chunks)
+                progress("embed", done_chunks, n_fresh_chunks)
+            if any(entries[i].chunk_vectors is None for i in fresh):
+                raise IndexCorrupt("the embedding runner left sources without vectors")
             first = entries[fresh[0]].chunk_vectors
             assert first is not None  # embedded just above
             dim = first.shape[1]

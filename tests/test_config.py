@@ -37,3 +37,27 @@ def test_server_settings():
     for env in ({"SANAD_PORT": "70000"}, {"SANAD_AUTH": "nocolon"}):
         with pytest.raises(ConfigError):
             Config.load(env=env)
+
+
+def test_ray_settings():
+    c = Config.load(env={"SANAD_RAY_ADDRESS": "auto", "SANAD_RAY_ACTORS": "3"})
+    assert c.ray_address == "auto" and c.ray_actors == 3
+    assert Config().ray_address is None and Config().ray_actors == 0
+    with pytest.raises(ConfigError):
+        Config.load(env={"SANAD_RAY_ACTORS": "-1"})
+
+
+def test_ray_flag():
+    from rag.cli import _config, build_parser
+
+    def address(argv, env=None):
+        import os
+        from unittest import mock
+
+        with mock.patch.dict(os.environ, env or {}, clear=False):
+            return _config(build_parser().parse_args(["index", *argv])).ray_address
+
+    assert address([]) is None
+    assert address(["--ray"]) == "local"
+    assert address(["--ray"], {"SANAD_RAY_ADDRESS": "auto"}) == "auto"
+    assert address(["--ray", "10.0.0.5:6379"], {"SANAD_RAY_ADDRESS": "auto"}) == "10.0.0.5:6379"

@@ -306,3 +306,42 @@ def test_top_k_is_the_stable_sort_prefix_even_with_ties(seed):
     scores = rng.integers(0, 5, size=int(rng.integers(1, 300))).astype(np.float32)  # many ties
     for k in (0, 1, 3, 10, len(scores), len(scores) + 5):
         assert ix.top_k(scores, k).tolist() == np.argsort(-scores, kind="stable")[:k].tolist()
+
+
+class _ShuffledRunner:
+    """A runner that returns its jobs' results in reverse order (as a Ray
+    pool may), optionally failing after ``fail_after`` results."""
+
+    late = False
+
+    def __init__(self, embedder, fail_after=None):
+        self.embedder, self.fail_after = embedder, fail_after
+
+    def run(self, jobs):
+        from rag.embedding import run_job
+
+        for n, i in enumerate(reversed(range(len(jobs)))):
+            if self.fail_after is not None and n >= self.fail_after:
+                raise ix.SanadError("the cluster went away")
+            yield i, run_job(self.embedder, jobs[i], 16)
+
+
+def test_a_runner_may_return_results_in_any_order(config, tmp_path):
+    ix.build(config, FakeEmbedder())
+    reference = ix.load(config)
+    other = config.with_values(index_dir=tmp_path / "other")
+    ix.build(other, None, runner=_ShuffledRunner(FakeEmbedder()))
+    loaded = ix.load(other)
+    assert [c.text for c in loaded.chunks] == [c.text for c in reference.chunks]
+    assert np.allclose(loaded.vectors, reference.vectors)
+    assert np.allclose(loaded.sentence_vectors, reference.sentence_vectors)
+
+
+def test_a_failing_runner_leaves_the_previous_index(config):
+    ix.build(config, FakeEmbedder())
+    before = ix.current_generation(config.index_dir).name
+    (config.sources_dir / "new.md").write_text("مقال جديد عن الطاقة الشمسية في المغرب.\n" * 5, encoding="utf-8")
+    with pytest.raises(ix.SanadError, match="went away"):
+        ix.build(config, None, runner=_ShuffledRunner(FakeEmbedder(), fail_after=1), full=True)
+    assert ix.current_generation(config.index_dir).name == before
+    assert not ix.load(config, check_sources=False).sources.get("new")
