@@ -44,7 +44,7 @@ from .config import Config
 from .embedding import EmbedJob, EmbedResult, JobRunner, LocalRunner
 from .errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, IndexStale, SanadError, SourceError
 from .sentences import Sentence, split_sentences
-from .sources import Source, scan_sources
+from .sources import Source, file_fingerprints, scan_sources
 from .text import TEXT_VERSION, is_verbatim, tokenize
 
 FORMAT_VERSION = 4  # 2: sentence spans and vectors; 3: late-chunking sentence vectors; 4: BM25 on bm25s
@@ -212,9 +212,22 @@ def manifest_problems(manifest: dict, config: Config) -> list[str]:
 
 
 def source_problems(manifest: dict, sources_dir: Path) -> list[str]:
-    """Which sources changed, appeared or disappeared since the index was built."""
+    """Which sources changed, appeared or disappeared since the index was built.
+
+    An index that recorded its files' bytes (``files`` in the manifest) is
+    checked by hashing the files, without extracting them; an older one by
+    reading every source again."""
     if not Path(sources_dir).is_dir():
         return []
+    files = manifest.get("files")
+    if isinstance(files, dict):
+        now_files = file_fingerprints(sources_dir)
+        problems = [f"file '{name}' changed since the index was built"
+                    for name in sorted(now_files.keys() & files.keys()) if now_files[name] != files[name]]
+        problems += [f"file '{name}' is new and not indexed yet" for name in sorted(now_files.keys() - files.keys())]
+        problems += [f"file '{name}' was removed but is still in the index"
+                     for name in sorted(files.keys() - now_files.keys())]
+        return problems
     built = {sid: info["sha256"] for sid, info in manifest.get("sources", {}).items()}
     now = {s.id: s.sha256 for s in scan_sources(sources_dir).sources}
     problems = [f"source '{sid}' changed since the index was built" for sid in sorted(now.keys() & built.keys())
@@ -412,6 +425,8 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
     if not sources_dir.is_dir():
         raise ConfigError(f"the sources folder {sources_dir} does not exist")
     with build_lock(index_dir):
+        # hashed before reading: a file that changes during the build then shows as changed afterwards
+        files = file_fingerprints(sources_dir)
         scan = scan_sources(sources_dir)
         if not scan.sources:
             raise SourceError(sources_dir, "no readable .txt or .md articles in this folder")
@@ -501,6 +516,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
             "counts": {"sources": len(entries), "chunks": len(all_chunks), "sentences": len(all_sentences)},
             "sources": {e.source.id: {"sha256": e.source.sha256, "path": e.source.path, "title": e.source.title,
                                       "chunks": len(e.chunks)} for e in entries},
+            "files": files,  # every article file's bytes, skipped ones too (source_problems)
         }
         # The manifest is written last: a generation without one is incomplete.
         _write_bytes(gen / "manifest.json",

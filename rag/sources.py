@@ -158,6 +158,33 @@ def read_file(path: Path) -> tuple[list[Source], list[SourceError]]:
                    _fingerprint(suffix.lstrip("."), data), MappingProxyType(meta))], []
 
 
+def _candidates(folder: Path) -> list[Path]:
+    """The files ``scan_sources`` reads or reports, sorted by name."""
+    return [path for path in sorted(Path(folder).iterdir())
+            if not path.name.startswith(".") and path.is_file() and path.name.lower() != "readme.md"]
+
+
+def file_fingerprints(folder: Path) -> dict[str, str]:
+    """{file name: sha256 of its bytes, tagged with the extractor version} of
+    every article file in ``folder``: what an index records so that checking
+    it against the folder needs no extraction (a saved page or a PDF takes
+    far longer to extract than to hash). Unreadable files get ""."""
+    out = {}
+    for path in _candidates(folder):
+        if path.suffix.lower() not in SUFFIXES:
+            continue
+        h = hashlib.sha256(f"v{formats.EXTRACTOR_VERSION}\n".encode())
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError:
+            out[path.name] = ""
+            continue
+        out[path.name] = h.hexdigest()
+    return out
+
+
 def scan_sources(folder: Path) -> SourceScan:
     """Read every supported file in ``folder`` (not recursive, sorted by name).
 
@@ -169,9 +196,7 @@ def scan_sources(folder: Path) -> SourceScan:
     sources, errors, dups = [], [], []
     seen: dict[str, Source] = {}
     ids: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.name.lower() == "readme.md":
-            continue
+    for path in _candidates(folder):
         if path.suffix.lower() not in SUFFIXES:
             errors.append(SourceError(path, f"unsupported file type '{path.suffix or '(none)'}' "
                                             f"(use {', '.join(SUFFIXES)})"))

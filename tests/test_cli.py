@@ -73,8 +73,8 @@ def test_status_reports_missing_then_stale_index(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.splitlines() == [
         "error: the index is out of date; run 'rag index' to update it:",
-        "  - source 'new' is new and not indexed yet",
-        "  - source 'musk-stargate-uae' was removed but is still in the index",
+        "  - file 'new.txt' is new and not indexed yet",
+        "  - file 'musk-stargate-uae.md' was removed but is still in the index",
     ]
 
 

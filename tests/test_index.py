@@ -84,7 +84,7 @@ def test_interrupted_build_leaves_previous_index_usable(config, fake, corpus):
         ix.build(config, FakeEmbedder(fail_after=1), full=True)
     after = ix.load(config, check_sources=False)
     assert after.path == before.path and len(after.chunks) == len(before.chunks)
-    with pytest.raises(IndexStale, match="'new' is new"):
+    with pytest.raises(IndexStale, match="'new.md' is new"):
         ix.load(config)  # and it says the sources moved on
 
 
@@ -137,7 +137,7 @@ def test_changed_source_makes_index_stale(config, fake, corpus):
     ix.build(config, fake)
     p = corpus / "musk-stargate-uae.md"
     p.write_text(p.read_text(encoding="utf-8").replace("مايو", "يونيو"), encoding="utf-8")
-    with pytest.raises(IndexStale, match="'musk-stargate-uae' changed"):
+    with pytest.raises(IndexStale, match="'musk-stargate-uae.md' changed"):
         ix.load(config)
 
 
@@ -345,3 +345,34 @@ def test_a_failing_runner_leaves_the_previous_index(config):
         ix.build(config, None, runner=_ShuffledRunner(FakeEmbedder(), fail_after=1), full=True)
     assert ix.current_generation(config.index_dir).name == before
     assert not ix.load(config, check_sources=False).sources.get("new")
+
+
+def test_staleness_is_checked_on_bytes_without_extracting(config, monkeypatch):
+    """A saved page or PDF is slow to extract: checking an index against the
+    folder hashes the files and reads none of them as articles. A skipped
+    file (here an empty one) is recorded too, so it is not "new" ever after."""
+    (config.sources_dir / "empty.md").write_text("", encoding="utf-8")
+    ix.build(config, FakeEmbedder())
+    import rag.sources
+
+    def no_reading(path):
+        raise AssertionError(f"extracted {path}")
+
+    monkeypatch.setattr(rag.sources, "read_file", no_reading)
+    ix.load(config)  # up to date, without extraction
+    (config.sources_dir / "empty.md").write_text("عنوان", encoding="utf-8")
+    with pytest.raises(IndexStale, match="file 'empty.md' changed"):
+        ix.load(config)
+
+
+def test_an_index_without_file_fingerprints_is_checked_by_reading(config):
+    """Indexes built before fingerprints were recorded still load."""
+    ix.build(config, FakeEmbedder())
+    gen = ix.current_generation(config.index_dir)
+    manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"]
+    (gen / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    ix.load(config)
+    (config.sources_dir / "new.md").write_text("مقال جديد عن الطاقة.", encoding="utf-8")
+    with pytest.raises(IndexStale, match="source 'new' is new"):
+        ix.load(config)
