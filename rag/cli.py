@@ -55,8 +55,31 @@ def cmd_index(args: argparse.Namespace) -> int:
     from .index import build
 
     config = _config(args)
-    report = build(config, SentenceTransformerEmbedder.from_config(config), full=args.full,
-                   progress=_progress_bars({"embed": ("Embedding", "chunk")}))
+    embedder = SentenceTransformerEmbedder.from_config(config)
+    if args.watch is not None:
+        return _watch(config, embedder, args.watch)
+    report = build(config, embedder, full=args.full, progress=_progress_bars({"embed": ("Embedding", "chunk")}))
+    _print_build(report)
+    return 0
+
+
+def _watch(config: Config, embedder, interval: float) -> int:
+    from .index import watch
+
+    if interval <= 0:
+        print(f"error: --watch wants a number of seconds above 0 (got {interval})", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(f"Watching {config.sources_dir} every {interval:g} s; Ctrl-C stops.", file=sys.stderr)
+    try:
+        watch(config, embedder, interval, stop=lambda: False, on_build=_print_build,
+              on_error=lambda e: print(f"error: {e} (the previous index stays live; "
+                                       "will try again when the sources change)", file=sys.stderr))
+    except KeyboardInterrupt:
+        print("stopped watching", file=sys.stderr)
+    return 0
+
+
+def _print_build(report) -> None:
     for err in report.skipped:
         print(f"warning: skipped {err.path}: {err.reason}", file=sys.stderr)
     for dup, first in report.duplicates:
@@ -65,8 +88,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if report.removed:
         parts.append(f"{len(report.removed)} removed")
     print(f"Indexed {report.sources} sources ({', '.join(parts)}), {report.chunks} chunks "
-          f"in {report.seconds:.1f} s -> {report.path}")
-    return 0
+          f"in {report.seconds:.1f} s -> {report.path}", flush=True)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -263,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="embed on a Ray cluster: 'local' (a private instance, the default), 'auto' (the "
                          "cluster running here) or HOST:PORT of its head; also SANAD_RAY_ADDRESS. "
                          "Needs the extra: pip install -e '.[ray]'")
+    ix.add_argument("--watch", nargs="?", const=5.0, type=float, metavar="SECONDS",
+                    help="keep running and rebuild whenever a source file is added, changed or removed "
+                         "(checked every SECONDS, default 5; only hashes the files)")
     ix.add_argument("--ray-actors", type=int, metavar="N",
                     help="embedding actors on the cluster (default: one per CPU)")
     _add_location_options(ix)

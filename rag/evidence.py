@@ -13,7 +13,6 @@ from functools import cached_property
 import numpy as np
 
 from .grounding import TermSet, answer_type_ok, coverage, idf_weights
-from .index import top_k
 from .question import Question
 from .sentences import Sentence
 from .text import tokenize
@@ -155,14 +154,14 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
     index = table.index
     if not index.sentences:
         return []
-    sims = index.sentence_vectors @ np.asarray(query_vector, np.float32)
     rank_of: dict[int, int] = {}
     for rank, pos in enumerate(chunk_positions):
         for i in table.by_chunk[pos]:
             rank_of.setdefault(i, rank)
-    candidates = set(rank_of) | set(top_k(sims, k_dense).tolist())
+    candidates = sorted(set(rank_of) | set(index.search_sentences(query_vector, k_dense)))
+    sims = dict(zip(candidates, index.sentence_scores(query_vector, candidates).tolist()))
     out = []
-    for i in sorted(candidates):
+    for i in candidates:
         if not table.quotable[i]:
             continue
         s = index.sentences[i]

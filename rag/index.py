@@ -13,6 +13,7 @@ Layout of ``index_dir``::
                                    matrices, loaded memory-mapped; rag/bm25.py)
             sentences.jsonl        sentence spans (answers quote these)
             sentence_vectors.npy   their embeddings, row = sentence
+            sentences.faiss        FAISS over them, in a large archive only (rag/ann.py)
     .lock                          held while a build runs
 
 A build writes a new generation beside the live one and then swaps the
@@ -79,6 +80,8 @@ class Index:
     vectors: np.ndarray = field(repr=False)
     sentences: list[Sentence] = field(default_factory=list, repr=False)
     sentence_vectors: np.ndarray | None = field(default=None, repr=False)
+    # FAISS over the sentence vectors when there are too many to scan (ann.FLAT_MAX); None: scan
+    sentence_ann: Any = field(default=None, repr=False)
 
     @property
     def model(self) -> str:
@@ -91,6 +94,26 @@ class Index:
             return []
         scores, ids = self.faiss_index.search(np.asarray(query_vector, np.float32).reshape(1, -1), k)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+
+    def search_sentences(self, query_vector: np.ndarray, k: int) -> list[int]:
+        """Positions of the k sentences nearest the query: a scan of the
+        sentence vectors, or their FAISS index in a large archive (a scan of
+        ~5 sentence vectors per chunk is what grew with the index:
+        BENCHMARKS.md, "A newsroom archive")."""
+        k = min(k, len(self.sentences))
+        if k <= 0 or self.sentence_vectors is None:
+            return []
+        q = np.asarray(query_vector, np.float32)
+        if self.sentence_ann is None:
+            return top_k(self.sentence_vectors @ q, k).tolist()
+        _, ids = self.sentence_ann.search(q.reshape(1, -1), k)
+        return [int(i) for i in ids[0] if i >= 0]
+
+    def sentence_scores(self, query_vector: np.ndarray, positions: list[int]) -> np.ndarray:
+        """Cosine of the query with each sentence at ``positions``."""
+        if self.sentence_vectors is None or not positions:
+            return np.zeros(len(positions), np.float32)
+        return np.asarray(self.sentence_vectors[positions], np.float32) @ np.asarray(query_vector, np.float32)
 
     def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
         scores = self.bm25.scores(tokenize(query))
@@ -110,7 +133,7 @@ class Index:
         vectors = np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
         kind = self.manifest.get("faiss", {}).get("type")
         spec = ann.spec_for(len(rows), kind if kind in ann.INDEX_TYPES else "flat")
-        manifest = {**self.manifest, "faiss": spec.to_json(),
+        manifest = {**self.manifest, "faiss": spec.to_json(), "sentence_search": ann.AnnSpec("flat", "Flat").to_json(),
                     "counts": {"sources": len(self.sources) - len(drop & self.sources.keys()),
                                "chunks": len(rows), "sentences": len(srows)}}
         return Index(self.path, manifest, chunks,
@@ -310,6 +333,11 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         fx = faiss.read_index(str(gen / "faiss.index"))
         ann.configure(fx, manifest.get("faiss", {}).get("params", ""))
         bm25 = BM25.load(gen / "bm25")
+        sspec = manifest.get("sentence_search") or {"type": "flat"}  # older indexes: a scan
+        sfx = None
+        if sspec.get("type") != "flat":
+            sfx = faiss.read_index(str(gen / "sentences.faiss"))
+            ann.configure(sfx, sspec.get("params", ""))
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError) as e:
         raise IndexCorrupt(f"the index in {config.index_dir} is damaged ({type(e).__name__}: {e}); "
                            "rebuild it with 'rag index --full'") from None
@@ -320,13 +348,14 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         detail = ", ".join(f"{k} {v}" for k, v in sizes.items())
         raise IndexCorrupt(f"the index files disagree on the number of chunks ({detail}); "
                            "rebuild it with 'rag index --full'")
-    if not len(sentences) == svectors.shape[0] == manifest["counts"].get("sentences"):
+    if not len(sentences) == svectors.shape[0] == manifest["counts"].get("sentences") or (
+            sfx is not None and sfx.ntotal != len(sentences)):
         raise IndexCorrupt("the sentence store and its vectors disagree; rebuild it with 'rag index --full'")
     for c in chunks:
         src = sources.get(c.source_id)
         if src is None or not is_verbatim(src.text, c.start, c.end, c.text):
             raise IndexCorrupt(f"chunk {c.id} does not match its source text; rebuild it with 'rag index --full'")
-    return Index(gen, manifest, chunks, sources, fx, bm25, vectors, sentences, svectors)
+    return Index(gen, manifest, chunks, sources, fx, bm25, vectors, sentences, svectors, sfx)
 
 
 # ---------------------------------------------------------------------- build
@@ -491,6 +520,9 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         spec = ann.spec_for(len(vectors), config.ann)
         fx = ann.build(spec, vectors)
         faiss.write_index(fx, str(gen / "faiss.index"))
+        sspec = ann.spec_for(len(svectors), config.ann)
+        if sspec.kind != "flat":  # a flat index would only copy sentence_vectors.npy
+            faiss.write_index(ann.build(sspec, svectors), str(gen / "sentences.faiss"))
         _write_npy(gen / "vectors.npy", vectors)
         _write_npy(gen / "sentence_vectors.npy", svectors)
         _write_jsonl(gen / "chunks.jsonl", ({"id": c.id, "source": c.source_id, "start": c.start,
@@ -512,6 +544,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
                           "passage_prompt": config.passage_prompt, "normalized": True},
             "chunking": config.chunking.to_json(),
             "faiss": spec.to_json(),
+            "sentence_search": sspec.to_json(),  # flat: a scan of sentence_vectors.npy
             "sentence_vectors": "late chunking: mean of the chunk's token embeddings over the sentence",
             "counts": {"sources": len(entries), "chunks": len(all_chunks), "sentences": len(all_sentences)},
             "sources": {e.source.id: {"sha256": e.source.sha256, "path": e.source.path, "title": e.source.title,
@@ -542,6 +575,44 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         skipped=scan.errors, duplicates=scan.duplicates,
         seconds=time.perf_counter() - started, embedded_chunks=n_fresh_chunks,
     )
+
+
+def needs_build(config: Config) -> list[str]:
+    """Why the index should be (re)built, in plain words; empty when it is up
+    to date with its configuration and its folder. Cheap: it hashes the
+    source files and extracts none of them (``source_problems``)."""
+    try:
+        manifest = read_manifest(config.index_dir)
+    except IndexMissing:
+        return ["there is no index yet"]
+    except IndexCorrupt as e:
+        return [str(e)]
+    return manifest_problems(manifest, config) or source_problems(manifest, config.sources_dir)
+
+
+def watch(config: Config, embedder, interval: float, stop: Callable[[], bool],
+          on_build: Callable[[BuildReport], None] = lambda report: None,
+          on_error: Callable[[SanadError], None] = lambda error: None, **build_args) -> None:
+    """``rag index --watch``: build whenever the sources folder no longer
+    matches the index (a file added, changed or removed), checking every
+    ``interval`` seconds until ``stop()`` is true. A failed build is
+    reported to ``on_error`` and tried again at the next change; the last
+    good index stays live meanwhile."""
+    failed: list[str] | None = None
+    while not stop():
+        reasons = needs_build(config)
+        if reasons and reasons != failed:
+            try:
+                on_build(build(config, embedder, **build_args))
+                failed = None
+            except IndexLocked:
+                pass  # another build is running; look again later
+            except SanadError as e:
+                failed = reasons  # do not retry the same failing state in a loop
+                on_error(e)
+        deadline = time.monotonic() + interval
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(min(0.2, interval))
 
 
 def _previous_sources(index_dir: Path) -> dict:

@@ -81,3 +81,37 @@ def test_status_reports_missing_then_stale_index(tmp_path):
 def test_ask_needs_a_question(tmp_path):
     r = rag("ask", "  ", "--index", str(tmp_path / "ix"))
     assert r.returncode == 1 and r.stderr.strip() == "error: the question is empty (give one, or use --jsonl)"
+
+
+def test_watch_needs_positive_seconds(tmp_path):
+    r = rag("index", "--watch", "0", "--index", str(tmp_path / "ix"))
+    assert r.returncode == 1 and r.stderr.strip() == "error: --watch wants a number of seconds above 0 (got 0.0)"
+
+
+@pytest.mark.model
+def test_index_watch_rebuilds_on_a_new_file_until_interrupted(tmp_path):
+    """rag index --watch with the real model: builds, sees a new article
+    within its interval, builds again, and stops cleanly on Ctrl-C."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(ROOT / "sources" / "musk-stargate-uae.md", src)
+    env = {**os.environ, "SANAD_SOURCES": str(src), "SANAD_INDEX": str(tmp_path / "ix")}
+    proc = subprocess.Popen([sys.executable, "-m", "rag", "index", "--watch", "0.5"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("Indexed 1 sources (1 embedded"), first
+        (src / "new.md").write_text("# خبر جديد\n\nافتتحت شركة ناشئة مركز بيانات جديدا في الرياض.", encoding="utf-8")
+        second = proc.stdout.readline()
+        assert second.startswith("Indexed 2 sources (1 embedded, 1 unchanged)"), second
+        time.sleep(1.5)  # unchanged folder: no third build
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and out == "" and "stopped watching" in err and "Traceback" not in err

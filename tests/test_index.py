@@ -376,3 +376,59 @@ def test_an_index_without_file_fingerprints_is_checked_by_reading(config):
     (config.sources_dir / "new.md").write_text("مقال جديد عن الطاقة.", encoding="utf-8")
     with pytest.raises(IndexStale, match="source 'new' is new"):
         ix.load(config)
+
+
+def test_a_large_archive_searches_sentences_through_faiss(config):
+    """Past ann.FLAT_MAX sentences (forced here with ann="hnsw") the nearest
+    sentences come from a FAISS index written beside their vectors, and agree
+    with a scan; a small index scans, as before, and writes no such file."""
+    ix.build(config, FakeEmbedder())
+    small = ix.load(config)
+    assert small.sentence_ann is None and not (small.path / "sentences.faiss").exists()
+    assert small.manifest["sentence_search"]["type"] == "flat"
+    big_config = config.with_values(ann="hnsw")
+    ix.build(big_config, FakeEmbedder(), full=True)
+    big = ix.load(big_config)
+    assert big.sentence_ann is not None and big.sentence_ann.ntotal == len(big.sentences)
+    assert big.manifest["sentence_search"]["type"] == "hnsw"
+    q = FakeEmbedder().embed_query("إيلون ماسك وسام ألتمان")
+    exact = small.search_sentences(q, 8)
+    assert exact == [int(i) for i in np.argsort(-(small.sentence_vectors @ q), kind="stable")[:8]]
+    assert len(set(big.search_sentences(q, 8)) & set(exact)) >= 7
+    assert np.allclose(big.sentence_scores(q, exact), small.sentence_vectors[exact] @ q, atol=1e-6)
+    # a sentence index that disagrees with the sentences is damage, not a wrong answer
+    import faiss
+
+    half = ix.ann.build(ix.ann.spec_for(10, "hnsw"), np.asarray(big.sentence_vectors[:10]))
+    faiss.write_index(half, str(big.path / "sentences.faiss"))
+    with pytest.raises(IndexCorrupt):
+        ix.load(big_config)
+
+
+def test_watch_builds_on_start_and_again_when_a_file_changes(config):
+    reports, errors, calls = [], [], [0]
+
+    def stop():
+        calls[0] += 1
+        if calls[0] == 5:
+            (config.sources_dir / "new.md").write_text("مقال جديد عن الطاقة الشمسية.", encoding="utf-8")
+        return len(reports) >= 2 or calls[0] > 500
+
+    ix.watch(config, FakeEmbedder(), 0.01, stop, on_build=reports.append, on_error=errors.append)
+    assert not errors
+    assert len(reports) == 2 and len(reports[0].embedded) == 5 and reports[1].embedded == ("new",)
+    assert ix.needs_build(config) == []
+
+
+def test_watch_reports_a_failing_build_once(config):
+    for f in config.sources_dir.iterdir():
+        f.write_bytes(b"\x00\x01binary")  # nothing readable: the build fails
+    errors, calls = [], [0]
+
+    def stop():
+        calls[0] += 1
+        return calls[0] > 50
+
+    ix.watch(config, FakeEmbedder(), 0.01, stop, on_error=errors.append)
+    assert len(errors) == 1 and isinstance(errors[0], SourceError)
+    assert ix.needs_build(config) == ["there is no index yet"]
