@@ -134,9 +134,12 @@ class RayRunner:
             ray.shutdown()  # stops a "local" instance; leaves a joined cluster running
 
     def _run(self, ray, jobs: Sequence[EmbedJob]) -> Iterator[tuple[int, EmbedResult]]:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if cpus < 1:
+            raise ClusterError(f"the Ray cluster at {self.address!r} has no CPU for an embedding actor")
         groups = deque(_groups(jobs))
-        n = max(1, min(self.actors or cpus, len(groups)))
+        # never more actors than CPUs: one that cannot be placed would wait for ever
+        n = min(self.actors or cpus, cpus, len(groups))
         remote = ray.remote(num_cpus=1, max_restarts=RESTARTS, max_task_retries=RESTARTS)(_Actor)
         # the Config by value, not by an object reference: a restarted actor needs its arguments
         # again, and a reference can be lost with the node that held it (ray issue 53727)
@@ -159,12 +162,12 @@ class RayRunner:
                 actor, group = pending.pop(ref)
                 try:
                     results = ray.get(ref)
-                except ray.exceptions.RayActorError:
+                except ray.exceptions.RayActorError as e:
                     # gone after its restarts: its group goes to another actor
                     alive.discard(actor)
                     groups.appendleft(group)
                     if not alive:
-                        raise ClusterError("every Ray embedding actor died; the build was abandoned") from None
+                        raise ClusterError(f"every Ray embedding actor died ({e}); the build was abandoned") from None
                     for other in list(alive):
                         if sum(a is other for a, _ in pending.values()) < IN_FLIGHT:
                             submit(other)

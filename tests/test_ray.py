@@ -188,3 +188,13 @@ def test_local_runner_and_ray_runner_agree_in_process(corpus, tmp_path):
     for n in (0, 1):
         assert np.allclose(local[n].chunks, remote[n].chunks, atol=1e-4)
         assert np.allclose(local[n].alone, remote[n].alone, atol=1e-4) or not jobs[n].alone
+
+
+def test_a_cluster_without_cpus_is_a_clear_error():
+    """An actor that can never be placed would wait for ever: refuse up front."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    try:
+        with pytest.raises(ClusterError, match="has no CPU"):
+            list(RayRunner(Config(), c.address).run([EmbedJob(("نص",), ((),), ())]))
+    finally:
+        c.shutdown()
