@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from rag import index as ix
+from rag import build as bx
 from rag.chunking import chunk_sources
 from rag.config import Config
 from rag.embedding import SentenceTransformerEmbedder
@@ -48,12 +49,12 @@ def main():
         config = Config.load(sources_dir=args.sources, index_dir=Path(tmp) / "index")
         embedder = SentenceTransformerEmbedder.from_config(config)
         t = time.perf_counter()
-        report = ix.build(config, embedder, full=True)
+        report = bx.build(config, embedder, full=True)
         full_build = time.perf_counter() - t
         rss_after_build = peak_rss_mb()
 
         t = time.perf_counter()
-        noop = ix.build(config, embedder)
+        noop = bx.build(config, embedder)
         incremental = time.perf_counter() - t
         assert not noop.embedded
 

@@ -63,24 +63,41 @@ def spec_for(n: int, kind: str = "auto") -> AnnSpec:
     return AnnSpec("ivf", f"IVF{nlist},SQfp16", f"nprobe={min(nlist, max(8, nlist // 32))}")
 
 
-def build(spec: AnnSpec, vectors):
+def build(spec: AnnSpec, vectors, batch: int = 65_536):
     """A FAISS index of ``spec`` holding ``vectors`` (rows L2-normalized, so
-    inner product is cosine)."""
+    inner product is cosine). ``vectors`` may be memory-mapped: rows are
+    added a batch at a time, so the whole matrix is never copied into memory
+    (1.7 GB for the sentence vectors of 100,000 articles)."""
     import faiss
     import numpy as np
 
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
     if spec.factory == "Flat":
-        index: Any = faiss.IndexFlatIP(vectors.shape[1])  # the exact index, as before specs existed
+        index: Any = faiss.IndexFlatIP(dim)  # the exact index, as before specs existed
     else:
-        index = faiss.index_factory(vectors.shape[1], spec.factory, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(dim, spec.factory, faiss.METRIC_INNER_PRODUCT)
         if spec.kind == "hnsw":
             faiss.downcast_index(index).hnsw.efConstruction = HNSW_BUILD_EF  # type: ignore[attr-defined]
         if not index.is_trained:
-            index.train(_training_sample(vectors, spec))
-    index.add(vectors)
+            index.train(np.ascontiguousarray(_training_sample(vectors, spec), dtype=np.float32))
+    for start in range(0, len(vectors), batch):
+        index.add(np.ascontiguousarray(vectors[start:start + batch], dtype=np.float32))
     configure(index, spec.params)
     return index
+
+
+def extend(index, spec: AnnSpec, vectors) -> None:
+    """Add rows to an index built by ``build(spec, ...)`` and read back from
+    disk (new ids follow the old ones). HNSW inserts them into its graph
+    with the build's efConstruction; IVF assigns them to its trained lists."""
+    import faiss
+    import numpy as np
+
+    if spec.kind == "hnsw":
+        faiss.downcast_index(index).hnsw.efConstruction = HNSW_BUILD_EF  # type: ignore[attr-defined]
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    configure(index, spec.params)
 
 
 def configure(index, params: str) -> None:

@@ -75,3 +75,49 @@ class BM25:
         if docs != size:
             raise ValueError(f"BM25 index holds {docs} documents, its size file says {size}")
         return cls(model, size)
+
+
+def gather_terms(pairs: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (document, vocabulary id, count) triples of store ``rows``, the
+    documents numbered in the order of ``rows`` (rag/store.py keeps each
+    chunk's pairs between the previous row's end and its own)."""
+    rows = np.asarray(rows, np.int64)
+    ends = np.asarray(ends, np.int64)
+    stop = ends[rows] if len(rows) else np.zeros(0, np.int64)
+    start = np.where(rows > 0, ends[np.maximum(rows - 1, 0)], 0) if len(rows) else np.zeros(0, np.int64)
+    lengths = stop - start
+    doc = np.repeat(np.arange(len(rows)), lengths)
+    # positions start[d] .. stop[d] of every document d, in one vector
+    offsets = np.repeat(start - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) if len(rows) else doc
+    at = np.arange(int(lengths.sum())) + offsets
+    taken = np.asarray(pairs[at] if len(at) else np.zeros((0, 2), np.int32))
+    return doc, taken[:, 0].astype(np.int64), taken[:, 1].astype(np.float64)
+
+
+def from_terms(doc: np.ndarray, term: np.ndarray, tf: np.ndarray, n_docs: int, vocab: list[str],
+               k1: float = K1, b: float = B) -> BM25:
+    """The index ``BM25.fit`` builds, from term counts instead of token
+    lists: the same scores, computed over whole arrays (a rebuild over 1M
+    stored chunks is seconds, not the minutes of tokenizing them again)."""
+    if n_docs == 0:
+        return BM25(None, 0)
+    import bm25s
+    import scipy.sparse as sp
+
+    used, col = np.unique(term, return_inverse=True)
+    doc_len = np.bincount(doc, weights=tf, minlength=n_docs)
+    avg = float(doc_len.mean()) or 1.0
+    df = np.bincount(col, minlength=len(used)).astype(np.float64)
+    idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5))  # Lucene's, as bm25s method="lucene"
+    score = idf[col] * tf / (tf + k1 * (1 - b + b * doc_len[doc] / avg))
+    width = max(len(used), 1)
+    matrix = sp.csc_matrix((score.astype(np.float32), (doc, col)), shape=(n_docs, width), dtype=np.float32)
+    model = bm25s.BM25(k1=k1, b=b, method="lucene")
+    model.scores = {"data": matrix.data, "indices": matrix.indices.astype(np.int32),
+                    "indptr": matrix.indptr, "num_docs": n_docs}
+    vocab_dict = {vocab[t]: j for j, t in enumerate(used.tolist())}
+    vocab_dict.setdefault("", len(vocab_dict))  # as bm25s adds when it indexes tokens
+    model.vocab_dict = vocab_dict
+    model.unique_token_ids_set = set(vocab_dict.values())
+    model.nonoccurrence_array = None  # only BM25L and BM25+ use it
+    return BM25(model, n_docs)

@@ -52,23 +52,24 @@ def _progress_bars(labels: dict[str, tuple[str, str]]):
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .embedding import SentenceTransformerEmbedder
-    from .index import build
+    from .build import build
 
     config = _config(args)
     embedder = SentenceTransformerEmbedder.from_config(config)
+    if args.watch is not None and args.watch <= 0:
+        print(f"error: --watch wants a number of seconds above 0 (got {args.watch})", file=sys.stderr)
+        return EXIT_USER_ERROR
+    if args.watch is None or args.full:  # with --watch, --full rebuilds everything once before watching
+        report = build(config, embedder, full=args.full, progress=_progress_bars({"embed": ("Embedding", "chunk")}))
+        _print_build(report)
     if args.watch is not None:
         return _watch(config, embedder, args.watch)
-    report = build(config, embedder, full=args.full, progress=_progress_bars({"embed": ("Embedding", "chunk")}))
-    _print_build(report)
     return 0
 
 
 def _watch(config: Config, embedder, interval: float) -> int:
-    from .index import watch
+    from .build import watch
 
-    if interval <= 0:
-        print(f"error: --watch wants a number of seconds above 0 (got {interval})", file=sys.stderr)
-        return EXIT_USER_ERROR
     print(f"Watching {config.sources_dir} every {interval:g} s; Ctrl-C stops.", file=sys.stderr)
     try:
         watch(config, embedder, interval, stop=lambda: False, on_build=_print_build,
@@ -280,7 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     ix = sub.add_parser("index", help="build or update the index from the sources folder",
                         description="Build the index from the sources folder. Unchanged sources are "
                                     "not embedded again; removed sources disappear from the index.")
-    ix.add_argument("--full", action="store_true", help="rebuild everything from scratch")
+    ix.add_argument("--full", action="store_true",
+                    help="rebuild everything from scratch (with --watch: once, before watching)")
     ix.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                     help="embed on a Ray cluster: 'local' (a private instance, the default), 'auto' (the "
                          "cluster running here) or HOST:PORT of its head; also SANAD_RAY_ADDRESS. "

@@ -26,9 +26,8 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Callable
-
-import yaml
 
 from . import index as ix
 from . import metrics as m
@@ -40,7 +39,8 @@ from .errors import DatasetError
 from .evalsets import EvalQuestion, EvalSet
 from .pipeline import Sanad, Trace, make_decider
 from .question import analyze
-from .sources import scan_sources
+from .build import build
+from .sources import MAX_TITLE_CHARS, FolderLoader, Loader, Source, SourceList
 from .text import is_verbatim
 
 SYSTEMS = ("sanad", "sanad-rules", "bm25", "dense", "langchain")
@@ -94,22 +94,16 @@ class _MemoQueries:
 
 
 # -------------------------------------------------------------------- corpus
-def write_sources(evalset: EvalSet, folder: Path) -> None:
-    """One Markdown file per paragraph, titled with its article; files of
-    earlier runs that are not in this set are removed (the index then drops
-    them too)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    wanted = {}
+def paragraph_sources(evalset: EvalSet) -> tuple[Source, ...]:
+    """One source per paragraph of a SQuAD-format set, titled with its
+    article: indexed straight from memory (``SourceList``), no files."""
+    out = []
     for p in evalset.paragraphs:
-        head = yaml.safe_dump({"title": p.group, "article": p.group}, allow_unicode=True, width=10_000)
-        wanted[f"{p.id}.md"] = f"---\n{head}---\n{p.text}\n"
-    for f in folder.glob("*.md"):
-        if f.name not in wanted:
-            f.unlink()
-    for name, text in wanted.items():
-        path = folder / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
+        text = p.text.replace("\r\n", "\n").replace("\r", "\n").strip()
+        meta = {"title": p.group, "article": p.group}
+        out.append(Source(p.id, (p.group.strip() or p.id)[:MAX_TITLE_CHARS * 2], text, f"{evalset.name}#{p.id}",
+                          hashlib.sha256(f"{p.group}\n{text}".encode("utf-8")).hexdigest(), MappingProxyType(meta)))
+    return tuple(out)
 
 
 def folds_of(groups: list[str], k: int, seed: int = 13) -> dict[str, int]:
@@ -245,14 +239,17 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
     evalset = evalset.limited(options.limit)
     embedder = embedder or SentenceTransformerEmbedder.from_config(config)
     work = Path(options.work_dir)
+    loader: Loader
     if evalset.format == "squad":
-        write_sources(evalset, work / "sources")
-        sources_dir = work / "sources"
+        sources_dir = work / "sources"  # no such folder: the paragraphs are indexed from memory
+        loader = SourceList(paragraph_sources(evalset))
     else:
         sources_dir = Path(options.sources_dir or config.sources_dir)
+        loader = FolderLoader(sources_dir)
     cfg = config.with_values(sources_dir=sources_dir, index_dir=work / "index")
     t_build = time.perf_counter()
-    report = ix.build(cfg, embedder, progress=lambda stage, done, total: progress("index", done, total))
+    report = build(cfg, embedder, loader=loader,
+                   progress=lambda stage, done, total: progress("index", done, total))
     build_s = time.perf_counter() - t_build
     index = ix.load(cfg)
     if evalset.format == "jsonl":
@@ -272,7 +269,7 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
     if "dense" in options.systems:
         systems["dense"] = DenseBaseline(index, embedder)
     if "langchain" in options.systems:
-        sources = scan_sources(sources_dir).sources
+        sources = loader.scan().sources
         systems["langchain"] = LangChainBaseline.build(
             sources, cfg.chunking, embedder, cache_dir=work, model_id=cfg.model,
             progress=lambda done, total: progress("langchain", done, total))

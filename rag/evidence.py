@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable, Generic, TypeVar
 
 import numpy as np
 
@@ -47,6 +48,7 @@ class Evidence:
                 + prior - echo)
 
 
+T = TypeVar("T")
 _GLOSS = re.compile(r"([\w\u0600-\u06ff]+(?: [\w\u0600-\u06ff]+)?) \(([^()]{2,40})\)")
 
 
@@ -54,23 +56,48 @@ def _is_arabic(text: str) -> bool:
     return sum("\u0600" <= c <= "\u06ff" for c in text) > len(text) / 2
 
 
+class PerItem(Generic[T]):
+    """A read-only list whose items are computed when first asked for, and
+    kept. A question reads the tables below for a few dozen candidate
+    sentences; computing them for every sentence when the index loaded took
+    minutes and gigabytes at 100,000 articles (1.1M sentences;
+    benchmarks/bench_archive.py, BENCHMARKS.md)."""
+
+    def __init__(self, n: int, item: Callable[[int], T]):
+        self._n, self._item = n, item
+        self._memo: dict[int, T] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> T:
+        if i < 0:
+            i += self._n
+        try:
+            return self._memo[i]
+        except KeyError:
+            if not 0 <= i < self._n:
+                raise IndexError(i) from None
+            value = self._memo[i] = self._item(i)
+            return value
+
+
 class SentenceTable:
-    """Per-index lookups for evidence, computed once per loaded index."""
+    """Per-index lookups for evidence, each computed once per loaded index."""
 
-    def __init__(self, index):
+    def __init__(self, index) -> None:
         self.index = index
+        n = len(index.sentences)
+        self.tokens: PerItem[tuple[str, ...]] = PerItem(n, lambda i: tuple(tokenize(index.sentences[i].text)))
+        self.term_sets: PerItem[TermSet] = PerItem(n, lambda i: TermSet.of(self.tokens[i]))
+        self.quotable: PerItem[bool] = PerItem(n, lambda i: _quotable(index.sentences[i].text))
+        self.by_chunk: PerItem[list[int]] = PerItem(len(index.chunks), self._sentences_of_chunk)
+        self._titles: dict[str, TermSet] = {}
 
-    @cached_property
-    def tokens(self) -> list[tuple[str, ...]]:
-        return [tuple(tokenize(s.text)) for s in self.index.sentences]
-
-    @cached_property
-    def term_sets(self) -> list[TermSet]:
-        return [TermSet.of(t) for t in self.tokens]
-
-    @cached_property
-    def title_terms(self) -> dict[str, TermSet]:
-        return {sid: TermSet.of(tokenize(s.title)) for sid, s in self.index.sources.items()}
+    def title_terms(self, source_id: str) -> TermSet:
+        if source_id not in self._titles:
+            self._titles[source_id] = TermSet.of(tokenize(self.index.sources[source_id].title))
+        return self._titles[source_id]
 
     @cached_property
     def idf(self):
@@ -85,17 +112,12 @@ class SentenceTable:
     def vocabulary(self) -> frozenset[str]:
         return frozenset(self.document_frequencies)
 
-    @cached_property
-    def by_chunk(self) -> list[list[int]]:
-        """Sentences overlapping each chunk."""
-        by_source: dict[str, list[int]] = {}
-        for i, s in enumerate(self.index.sentences):
-            by_source.setdefault(s.source_id, []).append(i)
-        out = []
-        for c in self.index.chunks:
-            out.append([i for i in by_source.get(c.source_id, ())
-                        if self.index.sentences[i].start < c.end and c.start < self.index.sentences[i].end])
-        return out
+    def _sentences_of_chunk(self, pos: int) -> list[int]:
+        """Sentences overlapping chunk ``pos`` (those of its source only)."""
+        c = self.index.chunks[pos]
+        lo, hi = self._source_ranges.get(c.source_id, (0, 0))
+        sentences = self.index.sentences
+        return [i for i in range(lo, hi) if sentences[i].start < c.end and c.start < sentences[i].end]
 
     @cached_property
     def aliases(self) -> dict[str, str]:
@@ -134,17 +156,15 @@ class SentenceTable:
         s = self.index.sentences
         return tuple(j for j in (i - 1, i + 1) if 0 <= j < len(s) and s[j].source_id == s[i].source_id)
 
-    @cached_property
-    def quotable(self) -> list[bool]:
-        """Sentences worth quoting as an answer: mostly Arabic (not the
-        reference list's English link lines), and not bare headings."""
-        out = []
-        for s in self.index.sentences:
-            arabic = sum("\u0600" <= c <= "\u06ff" for c in s.text)
-            latin = sum(c.isascii() and c.isalpha() for c in s.text)
-            heading = s.text[-1:] not in ".!?؟\"”»)" and len(s.text) < 60
-            out.append(arabic > latin and not heading)
-        return out
+
+
+def _quotable(text: str) -> bool:
+    """Worth quoting as an answer: mostly Arabic (not the reference list's
+    English link lines), and not a bare heading."""
+    arabic = sum("\u0600" <= c <= "\u06ff" for c in text)
+    latin = sum(c.isascii() and c.isalpha() for c in text)
+    heading = text[-1:] not in ".!?؟\"”»)" and len(text) < 60
+    return arabic > latin and not heading
 
 
 def gather(table: SentenceTable, question: Question, terms: dict[str, float], query_vector: np.ndarray,
@@ -167,7 +187,7 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
         s = index.sentences[i]
         own = table.tokens[i]
         words = table.term_sets[i]
-        context = words | table.title_terms[s.source_id]
+        context = words | table.title_terms(s.source_id)
         for j in table.neighbours(i):
             context = context | table.term_sets[j]
         # The sentence must cover the question's own words; a follow-up's

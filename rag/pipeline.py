@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import decision as d
+from . import build as bx
 from . import index as ix
 from . import threads
 from .answer import Answer, Citation, Composer, ExtractiveComposer, surrounding
@@ -190,16 +191,21 @@ class Sanad:
         threading.Thread(target=loop, name="sanad-index-watch", daemon=True).start()
         return stop
 
-    def ensure_index(self, progress=None) -> ix.BuildReport | None:
+    def ensure_index(self, progress=None) -> bx.BuildReport | None:
         """Load the index; build it first if it is missing, stale or damaged.
         Returns the build report when a build happened."""
         try:
             _ = self.index
             return None
         except (IndexMissing, IndexStale, IndexCorrupt):
-            report = ix.build(self.config, self.embedder, progress=progress)
+            report = bx.build(self.config, self.embedder, progress=progress)
+            try:
+                index = ix.load(self.config)
+            except IndexCorrupt:  # damage the build's cheap checks did not see: write every row anew
+                report = bx.build(self.config, self.embedder, progress=progress, full=True)
+                index = ix.load(self.config)
             with self._lock:
-                self._install(ix.load(self.config))
+                self._install(index)
             return report
 
     def warm_up(self) -> None:

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Protocol
 
 import yaml
 
@@ -224,3 +224,50 @@ def scan_sources(folder: Path) -> SourceScan:
             seen[source.sha256] = source
             sources.append(source)
     return SourceScan(tuple(sources), tuple(errors), tuple(dups))
+
+
+class Loader(Protocol):
+    """Where a build's sources come from (rag/build.py)."""
+
+    def fingerprints(self) -> dict[str, str]:
+        """A cheap record of what the sources are made of, kept in the
+        manifest, that changes whenever a source does (``source_problems``)."""
+        ...
+
+    def scan(self) -> SourceScan:
+        """The sources, and warnings about what could not be read."""
+        ...
+
+
+@dataclass(frozen=True)
+class FolderLoader:
+    """The articles in a folder: every supported file (``scan_sources``)."""
+
+    folder: Path
+
+    def fingerprints(self) -> dict[str, str]:
+        return file_fingerprints(self.folder)
+
+    def scan(self) -> SourceScan:
+        return scan_sources(self.folder)
+
+
+@dataclass(frozen=True)
+class SourceList:
+    """Sources already in memory, e.g. the paragraphs of an evaluation set
+    (rag/evaluate.py), with no folder behind them."""
+
+    sources: tuple[Source, ...]
+
+    def fingerprints(self) -> dict[str, str]:
+        return {s.id: s.sha256 for s in self.sources}
+
+    def scan(self) -> SourceScan:
+        seen: dict[str, Source] = {}
+        dups = []
+        for s in self.sources:
+            if s.sha256 in seen:
+                dups.append((s.id, seen[s.sha256].id))
+            else:
+                seen[s.sha256] = s
+        return SourceScan(tuple(seen.values()), (), tuple(dups))

@@ -91,12 +91,12 @@ def lenient_sanad(config, embedder):
 @pytest.fixture(scope="module")
 def fake_sanad(tmp_path_factory):
     """Sanad over the real sources, indexed with the fake embedder."""
-    from rag import index as ix
+    from rag import build as bx
 
     config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path_factory.mktemp("fake") / "index",
                          model=FakeEmbedder.model_id)
     fake = FakeEmbedder()
-    ix.build(config, fake)
+    bx.build(config, fake)
     return lenient_sanad(config, fake)
 
 
@@ -187,3 +187,11 @@ def app_server(tmp_path_factory):
     url, proc, log = start_app(tmp_path_factory.mktemp("log"), SOURCES, tmp_path_factory.mktemp("app") / "index")
     yield url
     stop_app(proc, log)
+
+
+def store_file(index_dir: Path, name: str) -> Path:
+    """A file of the live generation's row store (rag/store.py)."""
+    import json
+
+    manifest = json.loads((Path(index_dir) / "current" / "manifest.json").read_text(encoding="utf-8"))
+    return Path(index_dir) / manifest["store"]["name"] / name

@@ -114,12 +114,12 @@ def test_short_answer_text_is_escaped(sanad):
 
 
 def test_a_broken_reader_at_start_shows_its_own_notice(fake, tmp_path):
-    from rag import index as ix
+    from rag import build as bx
     from rag.pipeline import Sanad
 
     config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path / "index", model=FakeEmbedder.model_id,
                          reader=str(tmp_path / "no-reader"))
-    ix.build(config, fake)
+    bx.build(config, fake)
     notice = app.prepare(Sanad(config, embedder=fake))
     assert notice == app.NO_READER and "rag train-reader" in notice
 
@@ -152,7 +152,7 @@ def newsroom(tmp_path_factory):
     import json
     import shutil
 
-    from rag import index as ix
+    from rag import build as bx
     from conftest import ROOT, lenient_sanad
 
     tmp = tmp_path_factory.mktemp("newsroom")
@@ -166,7 +166,7 @@ def newsroom(tmp_path_factory):
     config = Config.load(env={}, sources_dir=src, index_dir=tmp / "index", model=FakeEmbedder.model_id,
                          cache_dir=tmp / "cache")
     fake = FakeEmbedder()
-    ix.build(config, fake)
+    bx.build(config, fake)
     return lenient_sanad(config, fake)
 
 

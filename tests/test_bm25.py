@@ -2,6 +2,7 @@ import numpy as np
 
 from rag.bm25 import BM25
 from rag.text import tokenize
+from conftest import SOURCES
 
 DOCS = ["ماسك يرد على ألتمان بسخرية", "جولة تمويل بقيمة 20 مليار دولار لشركة xAI", "سيارة رودستر تأخرت سنوات"]
 
@@ -56,3 +57,30 @@ def test_document_frequencies_count_documents_not_occurrences():
     for term in set(sum(docs, [])):
         assert df[term] == sum(term in d for d in docs)
     assert set(df) == set(sum(docs, []))
+
+
+def test_built_from_stored_term_counts_it_scores_as_fit():
+    """rag/store.py keeps each chunk's (term id, count) pairs; BM25 from
+    those, over any subset of rows in any order, equals fitting the tokens."""
+    from collections import Counter
+
+    from rag.bm25 import from_terms, gather_terms
+
+    texts = [line for p in sorted(SOURCES.glob("*.md")) for line in p.read_text(encoding="utf-8").splitlines()
+             if line.strip()]
+    docs = [tokenize(t) for t in texts]
+    vocab: dict[str, int] = {}
+    pairs, ends = [], []
+    for d in docs:
+        for tok, n in sorted(Counter(d).items()):
+            pairs.append((vocab.setdefault(tok, len(vocab)), n))
+        ends.append(len(pairs))
+    pairs_a, ends_a = np.asarray(pairs, np.int32), np.asarray(ends, np.int64)
+    rng = np.random.default_rng(0)
+    for rows in (np.arange(len(docs)), rng.permutation(len(docs))[: len(docs) // 3]):
+        doc, term, tf = gather_terms(pairs_a, ends_a, rows)
+        ours = from_terms(doc, term, tf, len(rows), list(vocab))
+        ref = BM25.fit([docs[i] for i in rows])
+        assert ours.document_frequencies() == ref.document_frequencies()
+        for q in [docs[i] for i in rng.choice(len(docs), 15)] + [tokenize("كم ضخت إنفيديا في xAI؟")]:
+            assert np.allclose(ours.scores(q), ref.scores(q), atol=1e-5)

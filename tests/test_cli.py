@@ -27,7 +27,7 @@ def test_folder_without_articles(tmp_path):
     (tmp_path / "src" / "notes.pdf").write_bytes(b"%PDF-1.4")
     r = rag("index", "--sources", str(tmp_path / "src"), "--index", str(tmp_path / "ix"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "no readable .txt or .md articles" in r.stderr
+    assert "no readable articles in this folder (it reads .txt, .md, .html" in r.stderr
 
 
 def test_bad_environment_value(tmp_path):
@@ -53,7 +53,7 @@ def test_status_reports_missing_then_stale_index(tmp_path):
     import shutil
 
     from conftest import FakeEmbedder, SOURCES
-    from rag import index as ix
+    from rag import build as bx
     from rag.config import Config
 
     src = tmp_path / "src"
@@ -63,7 +63,7 @@ def test_status_reports_missing_then_stale_index(tmp_path):
     assert r.returncode == 1 and "there is no index" in r.stderr and "rag index" in r.stderr
 
     config = Config.load(env={}, sources_dir=src, index_dir=tmp_path / "ix", model=FakeEmbedder.model_id)
-    ix.build(config, FakeEmbedder())
+    bx.build(config, FakeEmbedder())
     r = rag(*args)
     assert r.returncode == 0 and "up to date" in r.stdout and "fake-bow (64 dimensions)" in r.stdout
 

@@ -8,6 +8,7 @@ import pytest
 
 from rag import formats
 from rag import index as ix
+from rag import build as bx
 from rag.config import Config
 from rag.sources import scan_sources
 from conftest import ROOT, FakeEmbedder
@@ -158,7 +159,7 @@ def test_every_format_indexes_with_verbatim_offsets_and_a_rerun_embeds_nothing(t
     config = Config.load(env={}, sources_dir=src, index_dir=tmp_path / "index", model=FakeEmbedder.model_id,
                          cache_dir=tmp_path / "cache")
     fake = FakeEmbedder()
-    report = ix.build(config, fake)
+    report = bx.build(config, fake)
     loaded = ix.load(config)
     assert set(loaded.sources) == {"xai-funding", "cms-n-1", "cms-n-2", "cms-7", "report"}
     for c in loaded.chunks + loaded.sentences:
@@ -166,5 +167,5 @@ def test_every_format_indexes_with_verbatim_offsets_and_a_rerun_embeds_nothing(t
     assert loaded.sources["xai-funding"].meta["site"] == "الأفق الرقمي"
     assert {Path(e.path).stem for e in report.skipped} == {"scan", "huge", "cms"}  # cms: its bad lines
     fake.embedded.clear()
-    again = ix.build(config, fake)
+    again = bx.build(config, fake)
     assert fake.embedded == [] and not again.embedded

@@ -13,8 +13,9 @@ import time
 import pytest
 
 from rag import index as ix
+from rag import build as bx
 from rag.config import Config
-from conftest import ROOT, SOURCES, FakeEmbedder, lenient_sanad, start_app, stop_app
+from conftest import ROOT, SOURCES, FakeEmbedder, lenient_sanad, start_app, stop_app, store_file
 
 NEW = ("---\ntitle: فالكون للطيران تطلق رحلاتها إلى سقطرى\n---\n"
        "أعلنت شركة فالكون للطيران أن رحلتها الأولى إلى جزيرة سقطرى ستنطلق في 14 مارس 2027.\n"
@@ -26,7 +27,7 @@ OLD_QUESTION = "كم بلغت رسوم حجز سيارة رودستر التي �
 @pytest.fixture
 def live(config, corpus):
     fake = FakeEmbedder()
-    ix.build(config, fake)
+    bx.build(config, fake)
     return lenient_sanad(config, fake), fake
 
 
@@ -45,7 +46,7 @@ def test_a_new_generation_is_answered_from_after_refresh(live, config, corpus):
     roadster = corpus / "musk-altman-roadster-dispute.md"  # shift every offset of an old source too
     roadster.write_text(roadster.read_text(encoding="utf-8").replace("---\n\n", "---\n\nسطر جديد في أول المقال.\n", 1),
                         encoding="utf-8")
-    ix.build(config, fake)
+    bx.build(config, fake)
     assert sanad.refresh() and not sanad.refresh()
     after = sanad.ask(QUESTION)
     assert not after.refused and "14 مارس 2027" in after.answer and after.citations[0].source == "falcon"
@@ -60,16 +61,16 @@ def test_a_damaged_generation_is_never_picked_up(live, config, corpus, caplog, d
     sanad, fake = live
     served = sanad.snapshot.generation
     (corpus / "falcon.md").write_text(NEW, encoding="utf-8")
-    ix.build(config, fake)
+    bx.build(config, fake)
     gen = ix.current_generation(config.index_dir)
-    (gen / damage).write_bytes(b"\x00garbage")
+    (store_file(config.index_dir, damage) if damage.endswith(".jsonl") else gen / damage).write_bytes(b"\x00garbage")
     with caplog.at_level(logging.WARNING, logger="sanad.pipeline"):
         assert not sanad.refresh()
         assert not sanad.refresh()  # tried once, not every few seconds
     assert [r for r in caplog.records if gen.name in r.getMessage()]
     assert sanad.snapshot.generation == served and sanad.ask(QUESTION).refused
     assert not sanad.ask(OLD_QUESTION).refused
-    ix.build(config, fake, full=True)  # a good generation after it is picked up
+    bx.build(config, fake, full=True)  # a good generation after it is picked up
     assert sanad.refresh() and not sanad.ask(QUESTION).refused
 
 
@@ -90,7 +91,7 @@ def test_answers_during_swaps_each_come_from_one_generation(live, config, corpus
     for n in range(3):
         roadster.write_text(roadster.read_text(encoding="utf-8").replace("---\n\n", f"---\n\nتحديث {n}.\n", 1),
                             encoding="utf-8")
-        ix.build(config, fake)
+        bx.build(config, fake)
         assert sanad.refresh()
     stop.set()
     t.join()
@@ -105,7 +106,7 @@ def test_watch_picks_up_a_build_by_itself(live, config, corpus):
     stop = sanad.watch(interval=0.1)
     try:
         (corpus / "falcon.md").write_text(NEW, encoding="utf-8")
-        ix.build(config, fake)
+        bx.build(config, fake)
         deadline = time.time() + 10
         while sanad.ask(QUESTION).refused and time.time() < deadline:
             time.sleep(0.1)

@@ -19,10 +19,12 @@ import numpy as np
 import pytest
 
 import rag.index as ix
+import rag.build as bx
 from rag.config import Config
 from rag.embedding import EmbedJob, LocalRunner, SentenceTransformerEmbedder
 from rag.errors import ClusterError
 from rag.ray_embedding import RayRunner, _groups
+from rag.store import Store, StoreState
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -66,7 +68,7 @@ def local_build(corpus, tmp_path_factory):
     """The reference: the same corpus built in this process, no Ray."""
     index = tmp_path_factory.mktemp("ray-local") / "index"
     config = _config(corpus, index)
-    ix.build(config, SentenceTransformerEmbedder.from_config(config))
+    bx.build(config, SentenceTransformerEmbedder.from_config(config))
     return index
 
 
@@ -85,11 +87,16 @@ def _rag_index(corpus: Path, index: Path, address: str, **popen) -> subprocess.P
                             stderr=subprocess.STDOUT, text=True, **popen)
 
 
+def _store(index: Path) -> Store:
+    manifest = ix.read_manifest(index)
+    return Store(index / manifest["store"]["name"], StoreState.from_json(manifest["store"]))
+
+
 def _same_vectors(a: Path, b: Path) -> None:
-    ga, gb = ix.current_generation(a), ix.current_generation(b)
-    assert (ga / "chunks.jsonl").read_text(encoding="utf-8") == (gb / "chunks.jsonl").read_text(encoding="utf-8")
-    for name in ("vectors.npy", "sentence_vectors.npy"):
-        va, vb = np.load(ga / name), np.load(gb / name)
+    sa, sb = _store(a), _store(b)
+    assert sa.lines("chunks.jsonl") == sb.lines("chunks.jsonl")
+    for name in ("vectors.f32", "sentence_vectors.f32"):
+        va, vb = np.asarray(sa.array(name)), np.asarray(sb.array(name))
         assert va.shape == vb.shape
         cos = (va * vb).sum(1) / (np.linalg.norm(va, axis=1) * np.linalg.norm(vb, axis=1))
         assert cos.min() >= 0.9999, (name, float(cos.min()))

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from rag import index as ix
+from rag import build as bx
 from rag.config import Config
 from rag.embedding import SentenceTransformerEmbedder
 from conftest import ROOT, SOURCES
@@ -24,7 +25,7 @@ QUESTIONS = [  # paraphrased, not copied from the text
 def built(tmp_path_factory):
     config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path_factory.mktemp("real") / "index")
     embedder = SentenceTransformerEmbedder.from_config(config)
-    report = ix.build(config, embedder)
+    report = bx.build(config, embedder)
     return config, embedder, report
 
 

@@ -1,0 +1,31 @@
+"""Evidence tables (rag/evidence.py): computed per sentence when asked, equal to computing them all."""
+import pytest
+
+from rag import index as ix
+from rag.evidence import PerItem, SentenceTable, _quotable
+from rag.grounding import TermSet
+from rag.text import tokenize
+
+
+def test_per_item_computes_each_item_once_and_only_when_asked():
+    calls = []
+    items = PerItem(5, lambda i: calls.append(i) or i * i)
+    assert len(items) == 5 and calls == []
+    assert items[3] == 9 and items[3] == 9 and items[-1] == 16
+    assert calls == [3, 4]
+    with pytest.raises(IndexError):
+        items[5]
+
+
+def test_lazy_tables_equal_the_whole_computation(fake_sanad):
+    index = fake_sanad.index
+    table = SentenceTable(index)
+    for i, s in enumerate(index.sentences):
+        assert table.tokens[i] == tuple(tokenize(s.text))
+        assert table.term_sets[i] == TermSet.of(tokenize(s.text))
+        assert table.quotable[i] == _quotable(s.text)
+    for pos, c in enumerate(index.chunks):
+        assert table.by_chunk[pos] == [i for i, s in enumerate(index.sentences)
+                                       if s.source_id == c.source_id and s.start < c.end and c.start < s.end]
+        assert table.by_chunk[pos]  # every chunk holds part of a sentence
+    assert isinstance(index, ix.Index)
