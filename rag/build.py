@@ -134,17 +134,18 @@ class _Previous:
         except (SanadError, OSError, ValueError, KeyError, TypeError):
             return None
 
-    def entry(self, source: Source, placed: dict) -> _Entry:
+    def entry(self, source: Source, placed: dict) -> _Entry | None:
         """A kept source's rows, read back and given ``source``'s id (a
-        renamed file, or a compaction)."""
+        renamed file, or a compaction); None if they no longer match its
+        text (a damaged store: the source is then embedded again)."""
         if self._chunks is None:
             self._chunks, self._spans = self.store.chunks(), self.store.sentence_spans()
         assert self._spans is not None
         a, b = placed["rows"]
         c, d = placed["sentence_rows"]
         old = self._chunks[a:b]
-        if not all(is_verbatim(source.text, x.start, x.end, x.text) for x in old):
-            raise IndexCorrupt(f"the stored chunks of {source.id} do not match its text")
+        if not old or not all(is_verbatim(source.text, x.start, x.end, x.text) for x in old):
+            return None
         return _Entry(source,
                       [Chunk(f"{source.id}#{n}", source.id, x.start, x.end, x.text) for n, x in enumerate(old)],
                       [Sentence(source.id, s, e, source.text[s:e]) for _, s, e in self._spans[c:d]],
@@ -271,8 +272,8 @@ def _plan(config: Config, scan: SourceScan, prev: _Previous | None) -> _Plan:
     for source, old, stays in steps:
         if stays and old is not None:
             plan.kept[source.id] = old
-        elif old is not None and prev is not None:
-            plan.entries.append(prev.entry(source, old))
+        elif old is not None and prev is not None and (copied := prev.entry(source, old)) is not None:
+            plan.entries.append(copied)
         else:
             sentences = [Sentence(source.id, a, b, source.text[a:b]) for a, b in split_sentences(source.text)]
             plan.fresh.append(len(plan.entries))
@@ -305,9 +306,10 @@ def _append(index_dir: Path, plan: _Plan, dim: int) -> tuple[StoreState, dict[st
         raise
 
 
-def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim: int) -> Path:
+def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim: int) -> tuple[Path, str]:
     """Stage 3: the store appended, then a new generation folder with the
-    FAISS indexes, BM25 and, last, the manifest. Returns the folder."""
+    FAISS indexes, BM25 and, last, the manifest. Returns the folder and
+    the name of its store."""
     import faiss
 
     index_dir = Path(config.index_dir)
@@ -357,15 +359,20 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim
         "sources": sources,
         "files": files,  # every article file's bytes, skipped ones too (source_problems)
     }
+    # Indented for people to read while small; past that, compact: only then does json use
+    # its C encoder (5 s -> under 1 s for 100,000 sources, benchmarks/bench_archive.py).
+    indent = 2 if len(sources) <= 1000 else None
     # The manifest is written last: a generation without one is incomplete.
     _write_bytes(gen / "manifest.json",
-                 json.dumps(manifest, ensure_ascii=False, indent=2, default=_json_default).encode("utf-8"))
+                 json.dumps(manifest, ensure_ascii=False, indent=indent, default=_json_default).encode("utf-8"))
     _fsync(gen)
-    return gen
+    return gen, state.name
 
 
-def _publish(index_dir: Path, gen: Path) -> None:
-    """Stage 4: make ``gen`` the live generation in one atomic rename."""
+def _publish(index_dir: Path, gen: Path, stores: dict[str, str]) -> None:
+    """Stage 4: make ``gen`` the live generation in one atomic rename.
+    ``stores``: the store of each generation already known (no need to read
+    its manifest again)."""
     try:
         previous = current_generation(index_dir).name
     except IndexMissing:
@@ -374,7 +381,7 @@ def _publish(index_dir: Path, gen: Path) -> None:
     os.symlink(gen.name, tmp_link)
     os.replace(tmp_link, index_dir / CURRENT)  # the atomic switch
     _fsync(index_dir)
-    _remove_old_generations(index_dir, keep={gen.name, previous})
+    _remove_old_generations(index_dir, keep={gen.name, previous}, stores=stores)
 
 
 def build(config: Config, embedder, *, full: bool = False, progress: Progress | None = None,
@@ -409,7 +416,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
             raise SourceError(Path(config.sources_dir),
                               f"no readable articles in this folder (it reads {', '.join(SUFFIXES)} files)")
         prev = None if full else _Previous.find(config)
-        old_ids = set(_previous_sources(index_dir))
+        old_ids = set(prev.manifest["sources"]) if prev else set(_previous_sources(index_dir))
 
         plan = _plan(config, scan, prev)
         n_embedded = _embed(config, embedder, runner, plan.entries, plan.fresh, progress)
@@ -419,8 +426,8 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
             raise IndexCorrupt("reused vectors and new vectors have different dimensions; use --full")
 
         progress("write", 0, 1)
-        gen = _write(config, plan, prev, files, dims.pop())
-        _publish(index_dir, gen)
+        gen, store = _write(config, plan, prev, files, dims.pop())
+        _publish(index_dir, gen, {gen.name: store, **({prev.gen.name: prev.store.state.name} if prev else {})})
         progress("write", 1, 1)
 
     embedded = {plan.entries[i].source.id for i in plan.fresh}
@@ -479,7 +486,7 @@ def _previous_sources(index_dir: Path) -> dict:
         return {}
 
 
-def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
+def _remove_old_generations(index_dir: Path, keep: set[str], stores: dict[str, str] | None = None) -> None:
     """Remove every generation but ``keep``: the new one and the one it
     replaces, which a running app may still be reading (a question answered
     from it, or a reload that resolved ``current`` just before the swap). It
@@ -488,6 +495,9 @@ def _remove_old_generations(index_dir: Path, keep: set[str]) -> None:
     while writing a new one)."""
     used = set()
     for name in keep:
+        if stores and name in stores:
+            used.add(stores[name])
+            continue
         try:
             used.add(str(_read_manifest(index_dir / name).get("store", {}).get("name")))
         except (IndexCorrupt, AttributeError):
