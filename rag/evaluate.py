@@ -98,7 +98,8 @@ def paragraph_sources(evalset: EvalSet) -> tuple[Source, ...]:
     """One source per paragraph of a SQuAD-format set, titled with its
     article: indexed straight from memory (``SourceList``), no files."""
     out = []
-    for p in evalset.paragraphs:
+    # in the order a folder of "<id>.md" files was read before, so rankings (and ties) are as they were
+    for p in sorted(evalset.paragraphs, key=lambda p: f"{p.id}.md"):
         text = p.text.replace("\r\n", "\n").replace("\r", "\n").strip()
         meta = {"title": p.group, "article": p.group}
         out.append(Source(p.id, (p.group.strip() or p.id)[:MAX_TITLE_CHARS * 2], text, f"{evalset.name}#{p.id}",
@@ -251,7 +252,7 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
     report = build(cfg, embedder, loader=loader,
                    progress=lambda stage, done, total: progress("index", done, total))
     build_s = time.perf_counter() - t_build
-    index = ix.load(cfg)
+    index = ix.load(cfg, check_sources=evalset.format != "squad")  # paragraphs: no folder to check
     if evalset.format == "jsonl":
         known = set(index.sources)
         missing = sorted({s for q in evalset.questions for s in q.sources} - known)

@@ -129,3 +129,21 @@ def test_squad2_unanswerable_questions_are_asked_with_their_paragraph_present(tm
         assert m["answerability.balanced_accuracy"] == pytest.approx((refused + answered) / 2)
         assert m["refusal.refused_when_absent"] == pytest.approx(refused)  # unanswerable rows count as absent
     assert set(r.by_kind["sanad"]) <= {"كم", "متى", "من", "أين", "ما", "لماذا", "كيف", "هل", "other"}
+
+
+def test_paragraphs_are_indexed_from_memory_as_the_folder_of_files_was():
+    """SQuAD paragraphs become sources without files: in the order a folder
+    of '<id>.md' files was read, titled with their article, the text as given
+    (stripped), every source distinct."""
+    from rag.evaluate import paragraph_sources
+    from rag.sources import SourceList
+
+    evalset = load(MINI)
+    sources = paragraph_sources(evalset)
+    assert [s.id for s in sources] == sorted((p.id for p in evalset.paragraphs), key=lambda i: f"{i}.md")
+    by_id = {p.id: p for p in evalset.paragraphs}
+    for s in sources:
+        assert s.text == by_id[s.id].text.strip() and s.title == by_id[s.id].group
+        assert s.meta["article"] == by_id[s.id].group
+    scan = SourceList(sources).scan()
+    assert scan.sources == sources and SourceList(sources).fingerprints() == {s.id: s.sha256 for s in sources}
