@@ -91,7 +91,7 @@ def gather_terms(pairs: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple
     offsets = np.repeat(start - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) if len(rows) else doc
     at = np.arange(int(lengths.sum())) + offsets
     taken = np.asarray(pairs[at] if len(at) else np.zeros((0, 2), np.int32))
-    return doc, taken[:, 0].astype(np.int64), taken[:, 1].astype(np.float64)
+    return doc.astype(np.int32), taken[:, 0].astype(np.int32), taken[:, 1].astype(np.float32)
 
 
 def from_terms(doc: np.ndarray, term: np.ndarray, tf: np.ndarray, n_docs: int, vocab: list[str],
@@ -106,7 +106,7 @@ def from_terms(doc: np.ndarray, term: np.ndarray, tf: np.ndarray, n_docs: int, v
 
     # one column per vocabulary entry, in the store's order: no sort of the 28M terms of 100,000
     # articles (np.unique took 6.7 s); a term that only dead rows use gets an empty column
-    col = np.asarray(term, np.int64)
+    col = np.asarray(term)
     width = max(len(vocab), 1)
     doc_len = np.bincount(doc, weights=tf, minlength=n_docs)
     avg = float(doc_len.mean()) or 1.0

@@ -332,12 +332,14 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim
     fx = _vector_index(spec, base.gen / "faiss.index" if base else None,
                        base.manifest.get("faiss") if base else None, store.array("vectors.f32"), before.chunk_rows)
     faiss.write_index(fx, str(gen / "faiss.index"))
+    del fx  # written: free the graph before the next one is built (peak memory, BENCHMARKS.md)
     sspec = ann.spec_for(state.sentence_rows, config.ann)
     if sspec.kind != "flat":  # a flat index would only copy sentence_vectors.f32
         sfx = _vector_index(sspec, base.gen / "sentences.faiss" if base else None,
                             base.manifest.get("sentence_search") if base else None,
                             store.array("sentence_vectors.f32"), before.sentence_rows)
         faiss.write_index(sfx, str(gen / "sentences.faiss"))
+        del sfx
     pairs, ends = store.terms()
     bm25 = from_terms(*gather_terms(pairs, ends, rows), len(rows), store.vocab())
     for path in bm25.save(gen / "bm25"):
