@@ -359,7 +359,7 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim
         "counts": {"sources": len(sources), "chunks": len(rows), "sentences": len(srows),
                    "dead_chunks": state.chunk_rows - len(rows)},
         "sources": sources,
-        "files": files,  # every article file's bytes, skipped ones too (source_problems)
+        **files,  # "files": every article file's bytes, skipped ones too (source_problems), and their stats
     }
     # Indented for people to read while small; past that, compact: only then does json use
     # its C encoder (5 s -> under 1 s for 100,000 sources, benchmarks/bench_archive.py).
@@ -411,13 +411,13 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
             raise ConfigError(f"the sources folder {config.sources_dir} does not exist")
         loader = FolderLoader(Path(config.sources_dir))
     with build_lock(index_dir):
+        prev = None if full else _Previous.find(config)
         # hashed before reading: a file that changes during the build then shows as changed afterwards
-        files = loader.fingerprints()
+        files = loader.fingerprint(prev.manifest if prev else None)
         scan = loader.scan()
         if not scan.sources:
             raise SourceError(Path(config.sources_dir),
                               f"no readable articles in this folder (it reads {', '.join(SUFFIXES)} files)")
-        prev = None if full else _Previous.find(config)
         old_ids = set(prev.manifest["sources"]) if prev else set(_previous_sources(index_dir))
 
         plan = _plan(config, scan, prev)

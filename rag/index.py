@@ -43,7 +43,7 @@ from .chunking import Chunk
 from .config import Config
 from .errors import IndexCorrupt, IndexMissing, IndexStale
 from .sentences import Sentence
-from .sources import Source, file_fingerprints, scan_sources
+from .sources import Source, file_record, scan_sources
 from .store import Rows, Store, StoreDamaged, StoreState
 from .text import TEXT_VERSION, is_verbatim, tokenize
 
@@ -201,7 +201,7 @@ def source_problems(manifest: dict, sources_dir: Path) -> list[str]:
         return []
     files = manifest.get("files")
     if isinstance(files, dict):
-        now_files = file_fingerprints(sources_dir)
+        now_files = file_record(sources_dir, manifest)["files"]
         problems = [f"file '{name}' changed since the index was built"
                     for name in sorted(now_files.keys() & files.keys()) if now_files[name] != files[name]]
         problems += [f"file '{name}' is new and not indexed yet" for name in sorted(now_files.keys() - files.keys())]

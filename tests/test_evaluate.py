@@ -146,4 +146,4 @@ def test_paragraphs_are_indexed_from_memory_as_the_folder_of_files_was():
         assert s.text == by_id[s.id].text.strip() and s.title == by_id[s.id].group
         assert s.meta["article"] == by_id[s.id].group
     scan = SourceList(sources).scan()
-    assert scan.sources == sources and SourceList(sources).fingerprints() == {s.id: s.sha256 for s in sources}
+    assert scan.sources == sources and SourceList(sources).fingerprint() == {"files": {s.id: s.sha256 for s in sources}}

@@ -53,3 +53,34 @@ def test_scan_keeps_good_sources_and_reports_bad_ones(tmp_path):
     assert [s.id for s in scan.sources] == ["copy"]
     assert sorted(e.path.rsplit("/", 1)[1] for e in scan.errors) == ["empty.txt", "image.png", "latin1.txt"]
     assert scan.duplicates == ((str(tmp_path / "good.md"), str(tmp_path / "copy.txt")),)
+
+
+def test_file_record_hashes_only_files_whose_size_or_mtime_changed(tmp_path):
+    import os
+    import time
+
+    from rag.sources import RACY_NS, file_record
+
+    old, new = tmp_path / "old.md", tmp_path / "new.md"
+    old.write_text("مقال قديم عن الطاقة.", encoding="utf-8")
+    new.write_text("مقال جديد عن الطاقة.", encoding="utf-8")
+    past = time.time_ns() - 10 * RACY_NS
+    os.utime(old, ns=(past, past))
+    first = file_record(tmp_path)
+    assert set(first["files"]) == {"old.md", "new.md"} and first["file_stats"]["old.md"][1] == past
+
+    # same size and mtime, long before the last check: trusted without reading (as git does)
+    old.write_text("مقال قديم عن الطاقه.", encoding="utf-8")
+    os.utime(old, ns=(past, past))
+    assert file_record(tmp_path, first)["files"]["old.md"] == first["files"]["old.md"]
+    # modified close to the last check ("racy"): hashed again, so a same-size edit is seen
+    stamp = first["file_stats"]["new.md"][1]
+    new.write_text("مقال جديد عن الطاقه.", encoding="utf-8")
+    os.utime(new, ns=(stamp, stamp))
+    assert file_record(tmp_path, first)["files"]["new.md"] != first["files"]["new.md"]
+    # another size: hashed again; without a previous record: everything hashed
+    old.write_text("مقال قديم عن الطاقة، وتحديث.", encoding="utf-8")
+    os.utime(old, ns=(past, past))
+    again = file_record(tmp_path, first)
+    assert again["files"]["old.md"] != first["files"]["old.md"]
+    assert again["files"]["old.md"] == file_record(tmp_path)["files"]["old.md"]
