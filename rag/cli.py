@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "Needs the extra: pip install -e '.[ray]'")
     ix.add_argument("--watch", nargs="?", const=5.0, type=float, metavar="SECONDS",
                     help="keep running and rebuild whenever a source file is added, changed or removed "
-                         "(checked every SECONDS, default 5; only hashes the files)")
+                         "(checked every SECONDS, default 5; reads only files whose size or time changed)")
     ix.add_argument("--ray-actors", type=int, metavar="N",
                     help="embedding actors on the cluster (default: one per CPU)")
     _add_location_options(ix)
