@@ -36,8 +36,8 @@ from .chunking import Chunk, chunk_source
 from .config import Config
 from .embedding import EmbedJob, EmbedResult, JobRunner, LocalRunner
 from .errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, SanadError, SourceError
-from .index import (COMPACT_DEAD, CURRENT, FORMAT_VERSION, _ranges, _read_manifest, _store, current_generation,
-                    manifest_problems, read_manifest, source_problems)
+from .index import (COMPACT_DEAD, CURRENT, FORMAT_VERSION, current_generation, generation_manifest, live_rows,
+                    manifest_problems, open_store, read_manifest, source_problems)
 from .sentences import Sentence, split_sentences
 from .sources import SUFFIXES, FolderLoader, Loader, Source, SourceScan
 from .store import Appender, Store, StoreState
@@ -59,7 +59,6 @@ class BuildReport:
     duplicates: tuple[tuple[str, str], ...]
     seconds: float
     embedded_chunks: int = 0
-
 
 
 def _json_default(value):
@@ -99,7 +98,6 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-
 @dataclass(frozen=True, eq=False)
 class _Entry:
     """One source's rows still to be written to the store."""
@@ -125,10 +123,10 @@ class _Previous:
     def find(cls, config: Config) -> "_Previous | None":
         try:
             gen = current_generation(config.index_dir)
-            manifest = _read_manifest(gen)
+            manifest = generation_manifest(gen)
             if manifest_problems(manifest, config):
                 return None
-            store = _store(config.index_dir, manifest)
+            store = open_store(config.index_dir, manifest)
             store.verify()
             return cls(gen, manifest, store)
         except (SanadError, OSError, ValueError, KeyError, TypeError):
@@ -290,7 +288,6 @@ def _append(index_dir: Path, plan: _Plan, dim: int) -> tuple[StoreState, dict[st
     appender = Appender(index_dir / state.name, state)
     placed: dict[str, dict] = {}
     try:
-        appender.vocabulary(Store(appender.folder, state).vocab())
         for e in plan.entries:
             line, row, srow = appender.add(
                 e.source, e.chunks, e.sentences, np.asarray(e.chunk_vectors), np.asarray(e.sentence_vectors),
@@ -322,7 +319,7 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim
         sources[source.id] = {"sha256": source.sha256, "path": source.path, "title": source.title,
                               "chunks": _rows(where), "line": where["line"], "rows": where["rows"],
                               "sentence_rows": where["sentence_rows"]}
-    rows, srows = _ranges({"sources": sources}, "rows"), _ranges({"sources": sources}, "sentence_rows")
+    rows, srows = live_rows({"sources": sources}, "rows"), live_rows({"sources": sources}, "sentence_rows")
 
     gen = index_dir / f"gen-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     gen.mkdir()
@@ -501,7 +498,7 @@ def _remove_old_generations(index_dir: Path, keep: set[str], stores: dict[str, s
             used.add(stores[name])
             continue
         try:
-            used.add(str(_read_manifest(index_dir / name).get("store", {}).get("name")))
+            used.add(str(generation_manifest(index_dir / name).get("store", {}).get("name")))
         except (IndexCorrupt, AttributeError):
             pass
     for entry in index_dir.iterdir():

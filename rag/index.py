@@ -218,7 +218,7 @@ def source_problems(manifest: dict, sources_dir: Path) -> list[str]:
 
 
 # ----------------------------------------------------------------------- load
-def _read_manifest(gen: Path) -> dict:
+def generation_manifest(gen: Path) -> dict:
     try:
         manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -238,17 +238,18 @@ def current_generation(index_dir: Path) -> Path:
 
 
 def read_manifest(index_dir: Path) -> dict:
-    return _read_manifest(current_generation(index_dir))
+    return generation_manifest(current_generation(index_dir))
 
 
-def _store(index_dir: Path, manifest: dict) -> Store:
+def open_store(index_dir: Path, manifest: dict) -> Store:
+    """The store a generation's manifest names, as that generation sees it."""
     state = StoreState.from_json(manifest.get("store") or {})
     if not state.name.startswith("store-") or "/" in state.name:
         raise StoreDamaged(f"the manifest names an odd store folder {state.name!r}")
     return Store(Path(index_dir) / state.name, state)
 
 
-def _ranges(manifest: dict, key: str) -> np.ndarray:
+def live_rows(manifest: dict, key: str) -> np.ndarray:
     """The store rows of every live source, in manifest order."""
     parts = [np.arange(int(e[key][0]), int(e[key][1]), dtype=np.int64) for e in manifest["sources"].values()]
     return np.concatenate(parts) if parts else np.zeros(0, np.int64)
@@ -272,7 +273,7 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
     import faiss
 
     gen = current_generation(config.index_dir)
-    manifest = _read_manifest(gen)
+    manifest = generation_manifest(gen)
     problems = manifest_problems(manifest, config)
     if check_sources and not problems:
         problems = source_problems(manifest, config.sources_dir)
@@ -280,19 +281,20 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         raise IndexStale(problems)
     rebuild = "rebuild it with 'rag index --full'"
     try:
-        store = _store(config.index_dir, manifest)
+        store = open_store(config.index_dir, manifest)
         entries = manifest["sources"]
         by_line = store.sources({int(e["line"]) for e in entries.values()})
         sources = {sid: by_line[int(e["line"])] for sid, e in entries.items()}
-        rows, srows = _ranges(manifest, "rows"), _ranges(manifest, "sentence_rows")
+        rows, srows = live_rows(manifest, "rows"), live_rows(manifest, "sentence_rows")
         stored = store.chunks()
         chunks = [stored[i] for i in rows]
         spans = store.sentence_spans()
         sentences = [Sentence(spans[i][0], spans[i][1], spans[i][2],
                               sources[spans[i][0]].text[spans[i][1]:spans[i][2]]) for i in srows]
         chunk_pos, sentence_pos = _positions(rows, len(stored)), _positions(srows, len(spans))
-        vectors = Rows(store.array("vectors.f32"), None if chunk_pos is None else rows)
-        svectors = Rows(store.array("sentence_vectors.f32"), None if sentence_pos is None else srows)
+        stored_vectors, stored_svectors = store.array("vectors.f32"), store.array("sentence_vectors.f32")
+        vectors = Rows(stored_vectors, None if chunk_pos is None else rows)
+        svectors = Rows(stored_svectors, None if sentence_pos is None else srows)
         fx = faiss.read_index(str(gen / "faiss.index"))
         ann.configure(fx, manifest.get("faiss", {}).get("params", ""))
         bm25 = BM25.load(gen / "bm25")
@@ -305,12 +307,12 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         raise IndexCorrupt(f"the index in {config.index_dir} is damaged ({type(e).__name__}: {e}); {rebuild}") from None
     n = manifest.get("counts", {}).get("chunks")
     sizes = {"manifest": n, "chunk store": len(chunks), "BM25": bm25.size}
-    if len(set(sizes.values())) != 1 or not fx.ntotal == len(stored) == store.array("vectors.f32").shape[0]:
+    if len(set(sizes.values())) != 1 or not fx.ntotal == len(stored) == len(stored_vectors):
         detail = ", ".join(f"{k} {v}" for k, v in {**sizes, "FAISS index": fx.ntotal, "stored rows": len(stored),
-                                                      "vectors": store.array("vectors.f32").shape[0]}.items())
+                                                      "vectors": len(stored_vectors)}.items())
         raise IndexCorrupt(f"the index files disagree on the number of chunks ({detail}); {rebuild}")
-    if not len(sentences) == manifest["counts"].get("sentences") or len(spans) != len(store.array(
-            "sentence_vectors.f32")) or (sfx is not None and sfx.ntotal != len(spans)):
+    if not len(sentences) == manifest["counts"].get("sentences") or len(spans) != len(stored_svectors) or (
+            sfx is not None and sfx.ntotal != len(spans)):
         raise IndexCorrupt(f"the sentence store and its vectors disagree; {rebuild}")
     for sid, src in sources.items():
         if src.id != sid:

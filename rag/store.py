@@ -23,7 +23,7 @@ files, dead, until a build compacts them into a new store
 
 Readers never look past their generation's lengths, so appending is safe
 while an app serves an older generation, and a build that dies mid-append
-leaves only bytes that the next build cuts off (``Store.appender``). This is
+leaves only bytes that the next build cuts off (``Appender``). This is
 the segment-and-tombstone idea of Lucene's index files, with one segment.
 """
 from __future__ import annotations
@@ -33,7 +33,6 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -201,10 +200,6 @@ class Rows:
         return out.astype(dtype) if dtype is not None else out
 
 
-def _fsync(fd: int) -> None:
-    os.fsync(fd)
-
-
 def _rows_of(vectors, dim: int) -> np.ndarray:
     out = np.asarray(vectors, np.float32)
     if out.size == 0:
@@ -225,12 +220,13 @@ class Appender:
         self.bytes = {name: state.bytes.get(name, 0) for name in FILES}
         self.rows = {name: state.rows.get(name, 0) for name in TEXT_FILES}
         self.name, self.dim = state.name, state.dim
+        # the BM25 vocabulary so far: new terms get the next ids
+        self._vocab = {t: i for i, t in enumerate(Store(self.folder, state).vocab())} if state.bytes else {}
         self._files = {}
         for name in FILES:
             f = open(self.folder / name, "ab")
             f.truncate(self.bytes[name])
             self._files[name] = f
-        self._vocab: dict[str, int] | None = None
 
     def _write(self, name: str, data: bytes, rows: int = 0) -> None:
         self._files[name].write(data)
@@ -247,16 +243,10 @@ class Appender:
         data = np.ascontiguousarray(array, dtype=ARRAY_FILES[name])
         self._write(name, data.tobytes())
 
-    def vocabulary(self, existing: Iterable[str]) -> None:
-        """Start from the vocabulary the store already holds (its lines)."""
-        self._vocab = {t: i for i, t in enumerate(existing)}
-
     def add(self, source: Source, chunks: list[Chunk], sentences: list[Sentence], chunk_vectors: np.ndarray,
             sentence_vectors: np.ndarray, chunk_terms: list[dict[str, int]]) -> tuple[int, int, int]:
         """Append one source's rows; returns its (source line, first chunk
         row, first sentence row)."""
-        if self._vocab is None:
-            raise RuntimeError("call vocabulary() before add()")
         at = (self.rows["sources.jsonl"], self.rows["chunks.jsonl"], self.rows["sentences.jsonl"])
         self._jsonl("sources.jsonl", [{"id": source.id, "title": source.title, "path": source.path,
                                        "sha256": source.sha256, "meta": dict(source.meta), "text": source.text}])
@@ -287,7 +277,7 @@ class Appender:
         """Flush everything to disk; the state a generation may now publish."""
         for f in self._files.values():
             f.flush()
-            _fsync(f.fileno())
+            os.fsync(f.fileno())
             f.close()
         fd = os.open(self.folder, os.O_RDONLY)
         try:

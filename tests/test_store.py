@@ -22,7 +22,6 @@ def _source(sid: str, text: str = TEXT) -> tuple:
 
 def _append(folder, state, *sids):
     app = Appender(folder, state)
-    app.vocabulary(Store(folder, state).vocab() if state.bytes else [])
     at = [app.add(*_source(s)) for s in sids]
     return app.close(), at
 
@@ -52,7 +51,6 @@ def test_bytes_of_a_build_that_died_mid_append_are_cut_off(tmp_path):
     folder = tmp_path / "store-a"
     state, _ = _append(folder, StoreState("store-a", DIM), "a")
     dying = Appender(folder, state)
-    dying.vocabulary(Store(folder, state).vocab())
     dying.add(*_source("b"))
     dying.abort()  # no state published
     assert (folder / "chunks.jsonl").stat().st_size > state.bytes["chunks.jsonl"]
@@ -79,7 +77,6 @@ def test_a_short_or_edited_file_is_reported(tmp_path):
 
 def test_vectors_of_another_width_are_refused(tmp_path):
     app = Appender(tmp_path / "store-a", StoreState("store-a", DIM + 1))
-    app.vocabulary([])
     with pytest.raises(ValueError, match="width"):
         app.add(*_source("a"))
     app.abort()
