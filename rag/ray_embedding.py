@@ -2,7 +2,7 @@
 
 ``rag index --ray [ADDRESS]`` (or ``SANAD_RAY_ADDRESS``) hands the build's
 embedding jobs (rag/embedding.py ``EmbedJob``: one source's chunks and
-sentences) to ``RayRunner``; everything else stays in ``rag.index.build``,
+sentences) to ``RayRunner``; everything else stays in ``rag.build.build``,
 which writes the generation exactly as a local build does (lock, atomic
 swap, vectors of unchanged sources reused).
 
