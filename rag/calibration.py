@@ -1,6 +1,8 @@
-"""A calibration layer over the reader: one logistic regression that turns
-the reader's outputs and the retrieval's own signals into the probability
-that a question should be answered.
+"""A calibration layer over the reader: a model that turns the reader's
+outputs and the retrieval's own signals into the probability that a
+question should be answered. Two kinds: a logistic regression
+(``Calibration``, the first) and gradient-boosted trees (``Trees``, fitted
+with scikit-learn, stored as plain JSON and evaluated here without it).
 
 The reader alone reads each window in isolation; the features beside it say
 how much of the question the best passage covers, how close it is in the
@@ -14,9 +16,10 @@ files (never on an evaluation set) and stored in the reader's
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -33,7 +36,13 @@ FEATURES = (
     "max_coverage",  # the best coverage among all candidate sentences
     "max_dense",  # the best cosine among all candidate sentences
     "latin",  # the question is written in Latin script
-)
+    # since the second calibration (gradient-boosted trees):
+    "dense_gap",  # best cosine minus the second best: one sentence stands out, or none does
+    "rules_ok",  # the hand-set rules (rag/decision.py RuleDecider) would answer
+    "q_terms",  # the question's content words
+    "source_coverage",  # coverage of the question by the best window's whole article
+    "max_source_coverage",  # ... the best among the candidates' articles
+) + tuple(f"kind_{k}" for k in ("quantity", "time", "person", "place", "reason", "manner", "yesno", "what"))
 
 
 def logit(p: float) -> float:
@@ -73,22 +82,116 @@ class Calibration:
         return c
 
 
-def features(candidates: Sequence, evidence: Sequence, latin: bool) -> dict[str, float]:
+@dataclass(frozen=True)
+class Trees:
+    """Gradient-boosted regression trees over the features: the log-odds of
+    answering is ``baseline`` plus one leaf value per tree. A node is
+    (feature, threshold, left, right, value); a leaf has feature -1. A
+    feature value ``<=`` the threshold goes left (scikit-learn's rule)."""
+
+    names: tuple[str, ...]
+    baseline: float
+    trees: tuple[tuple[tuple[int, float, int, int, float], ...], ...]
+    threshold: float = 0.5
+
+    def log_odds(self, features: Mapping[str, float]) -> float:
+        x = [features[n] for n in self.names]
+        z = self.baseline
+        for nodes in self.trees:
+            i = 0
+            while nodes[i][0] >= 0:
+                f, t, left, right, _ = nodes[i]
+                i = left if x[f] <= t else right
+            z += nodes[i][4]
+        return z
+
+    def probability(self, features: Mapping[str, float]) -> float:
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, self.log_odds(features)))))
+
+    def to_json(self) -> dict:
+        return {"kind": "trees", "names": list(self.names), "baseline": round(self.baseline, 8),
+                "threshold": self.threshold,
+                "trees": [[[f, round(t, 8), left, right, round(v, 8)] for f, t, left, right, v in tree]
+                          for tree in self.trees]}
+
+    @classmethod
+    def from_json(cls, data: Mapping) -> "Trees":
+        names = tuple(data["names"])
+        unknown = set(names) - set(FEATURES)
+        if unknown:
+            raise ValueError(f"unknown calibration feature(s): {', '.join(sorted(unknown))}")
+        trees = tuple(tuple((int(f), float(t), int(left), int(right), float(v)) for f, t, left, right, v in tree)
+                      for tree in data["trees"])
+        for tree in trees:
+            for f, _, left, right, _ in tree:
+                if f >= len(names) or (f >= 0 and not (0 < left < len(tree) and 0 < right < len(tree))):
+                    raise ValueError("calibration: a tree node points outside its tree or features")
+        return cls(names, float(data["baseline"]), trees, float(data["threshold"]))
+
+
+def from_json(data: Mapping) -> "Calibration | Trees":
+    """A stored calibration of either kind."""
+    kind = data.get("kind", "logistic")
+    if kind == "trees":
+        return Trees.from_json(data)
+    if kind == "logistic":
+        return Calibration.from_json(data)
+    raise ValueError(f"unknown calibration kind {kind!r}")
+
+
+def fit_trees(rows: Sequence[Mapping[str, float]], labels: Sequence[int], names: Sequence[str] = FEATURES,
+              seed: int = 13, **params) -> Trees:
+    """Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier),
+    classes weighted equally, and the log-odds held non-decreasing in the
+    reader's best probability ``p1``: a surer reader never makes a refusal
+    likelier. (The reader's cascade, rag/decision.py ``ReaderDecider``, reads
+    more windows only when the first do not answer; more windows can only
+    raise ``p1``.)"""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x = np.array([[r[n] for n in names] for r in rows], dtype=float)
+    y = np.asarray(labels, dtype=int)
+    if len(set(y.tolist())) < 2:
+        raise ValueError("calibration needs both answerable and unanswerable examples")
+    settings = {"max_depth": 3, "learning_rate": 0.05, "max_iter": 200, "min_samples_leaf": 20,
+                "l2_regularization": 1.0, **params}
+    model = HistGradientBoostingClassifier(
+        monotonic_cst=[1 if n == "p1" else 0 for n in names], class_weight="balanced", early_stopping=False,
+        random_state=seed, **settings).fit(x, y)
+    trees = []
+    for (predictor,) in model._predictors:  # one tree per iteration (binary); see the test that checks the export
+        nodes = predictor.nodes
+        trees.append(tuple(
+            (-1 if nodes["is_leaf"][i] else int(nodes["feature_idx"][i]), float(nodes["num_threshold"][i]),
+             int(nodes["left"][i]), int(nodes["right"][i]), float(nodes["value"][i]))
+            for i in range(len(nodes))))
+    return Trees(tuple(names), float(np.ravel(model._baseline_prediction)[0]), tuple(trees))
+
+
+def features(candidates: Sequence, evidence: Sequence, question, rules_ok: bool = False) -> dict[str, float]:
     """The features of one decision: ``candidates`` are the reader's windows
     (rag/decision.py ``Candidate``, any order), ``evidence`` every candidate
-    sentence the retrieval gave."""
+    sentence the retrieval gave, ``question`` the analyzed question
+    (rag/question.py), ``rules_ok`` whether the hand-set rules would answer."""
     ranked = sorted(candidates, key=lambda c: c.p, reverse=True)
     f = dict.fromkeys(FEATURES, 0.0)
-    f["latin"] = float(latin)
+    f["latin"] = float(question.latin)
+    f["rules_ok"] = float(rules_ok)
+    f["q_terms"] = float(len(question.content))
+    if f"kind_{question.kind}" in f:
+        f[f"kind_{question.kind}"] = 1.0
     if evidence:
+        dense = sorted((e.dense for e in evidence), reverse=True)
         f["max_coverage"] = max(e.coverage for e in evidence)
-        f["max_dense"] = max(e.dense for e in evidence)
+        f["max_dense"] = dense[0]
+        f["dense_gap"] = dense[0] - dense[1] if len(dense) > 1 else 0.0
+        f["max_source_coverage"] = max(e.source_coverage for e in evidence)
     if ranked:
         best = ranked[0]
         e = best.evidence
         f.update(p1=logit(best.p), p2=logit(ranked[1].p) if len(ranked) > 1 else logit(0.0),
                  p_span=logit(best.reading.p_span), coverage=e.coverage, context_coverage=e.context_coverage,
-                 dense=e.dense, type_ok=float(e.type_ok))
+                 dense=e.dense, type_ok=float(e.type_ok), source_coverage=e.source_coverage)
     return f
 
 
@@ -120,6 +223,24 @@ def fit(rows: Sequence[Mapping[str, float]], labels: Sequence[int], names: Seque
             break
     return Calibration(tuple(names), tuple(w[:-1].tolist()), float(w[-1]), 0.5, tuple(mean.tolist()),
                        tuple(scale.tolist()))
+
+
+def out_of_fold(rows: Sequence[Mapping[str, float]], labels: Sequence[int], groups: Sequence[str],
+                fit_model: Callable, folds: int = 5) -> list[float]:
+    """Each decision's probability from a model fitted without its group (an
+    article): the honest scores to choose a threshold on. In-sample scores
+    of boosted trees are overconfident."""
+    fold = [int(hashlib.sha1(g.encode()).hexdigest(), 16) % folds for g in groups]
+    out = [0.0] * len(rows)
+    for f in range(folds):
+        train = [i for i in range(len(rows)) if fold[i] != f]
+        test = [i for i in range(len(rows)) if fold[i] == f]
+        if not test:
+            continue
+        model = fit_model([rows[i] for i in train], [labels[i] for i in train])
+        for i in test:
+            out[i] = model.probability(rows[i])
+    return out
 
 
 def choose_threshold(scores: Sequence[float], labels: Sequence[int]) -> tuple[float, float, float]:

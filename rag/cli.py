@@ -249,9 +249,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     work = args.work or Config.load().cache_dir / "calibrate"
     options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=args.seed,
-                               max_questions=args.max_questions)
+                               max_questions=args.max_questions, every_article=args.every_article,
+                               kind=args.kind, decisions=args.decisions)
     bars = _progress_bars({"ask": ("Held-out questions", "q"), "refusal": ("... article removed", "q"),
                            "index": ("Indexing", "chunk")})
+    if args.decisions and not args.decisions.is_file():
+        print(f"error: {args.decisions} does not exist", file=sys.stderr)
+        return EXIT_USER_ERROR
     s = calibrate(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     r = s["reader_alone"]
     print(f"calibrated on {s['examples']} decisions: answered {s['answered']}, refused {s['refused']} "
@@ -348,15 +352,22 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train_reader)
     ca = sub.add_parser("calibrate", help="fit the calibration layer over a trained reader",
                         description="Ask the held-out articles of the reader's training files through the "
-                                    "whole pipeline (article present and removed), fit a logistic regression "
-                                    "over the reader's scores and the retrieval's signals, and store it with "
-                                    "its threshold in the reader's settings.json.")
+                                    "whole pipeline (article present and removed), fit gradient-boosted trees "
+                                    "(or a logistic regression) over the reader's scores and the retrieval's "
+                                    "signals, choose the threshold on out-of-fold scores, and store both in "
+                                    "the reader's settings.json. The decisions are saved in the work folder "
+                                    "as decisions.jsonl.")
     ca.add_argument("--data", type=Path, nargs="+", metavar="FILE",
                     help="the reader's training files (default: ARCD train and AAQAD train)")
     ca.add_argument("--reader", default="rag/models/reader", metavar="DIR",
                     help="the reader folder (default: rag/models/reader)")
     ca.add_argument("--seed", type=int, default=13, help="the training seed (it chose the held-out articles)")
-    ca.add_argument("--max-questions", type=int, default=400, metavar="N", help="held-out questions per file")
+    ca.add_argument("--max-questions", type=int, default=400, metavar="N", help="questions per file")
+    ca.add_argument("--every-article", action="store_true",
+                    help="after the held-out articles, also ask the ones the reader was trained on")
+    ca.add_argument("--kind", choices=("trees", "logistic"), default="trees", help="the model (default: trees)")
+    ca.add_argument("--decisions", type=Path, metavar="FILE",
+                    help="fit on the decisions.jsonl of an earlier run instead of asking again")
     ca.add_argument("--work", type=Path, metavar="DIR", help="where the held-out index goes (default: the cache)")
     ca.set_defaults(func=cmd_calibrate)
     return p

@@ -162,7 +162,14 @@ def confidence(question: Question, candidates: Sequence[Candidate], settings: An
     cal = settings.calibration
     if cal is None:
         return max((c.p for c in candidates), default=0.0), settings.reader_threshold
-    return cal.probability(features(candidates, evidence, question.latin)), cal.threshold
+    return cal.probability(decision_features(question, candidates, evidence, settings)), cal.threshold
+
+
+def decision_features(question: Question, candidates: Sequence[Candidate], evidence: Sequence[Evidence],
+                      settings: AnswerSettings) -> dict[str, float]:
+    """What the calibration layer reads (rag/calibration.py ``features``)."""
+    rules = RuleDecider(settings=settings)
+    return features(candidates, evidence, question, any(rules.supports(question, e) for e in evidence))
 
 
 def decide(question: Question, candidates: Sequence[Candidate], settings: AnswerSettings,

@@ -33,8 +33,7 @@ from . import index as ix
 from . import metrics as m
 from .baselines import BM25Baseline, Cited, DenseBaseline, LangChainBaseline, Response
 from .config import Config
-from .calibration import features
-from .decision import Decider, RuleDecider
+from .decision import Decider, RuleDecider, decision_features
 from .errors import DatasetError
 from .evalsets import EvalQuestion, EvalSet
 from .pipeline import Sanad, Trace, make_decider
@@ -289,7 +288,11 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
         if trace.decision is not None and trace.decision.candidates and trace.question is not None:
             # what the calibration layer reads (rag/calibration.py); `rag calibrate` fits on these
             row["features"] = {k: round(v, 5) for k, v in
-                               features(trace.decision.candidates, trace.evidence, trace.question.latin).items()}
+                               decision_features(trace.question, trace.decision.candidates, trace.evidence,
+                                                 system.settings).items()}
+            if q.answerable:  # would answering from the best window be right? (what `rag calibrate` learns)
+                best = max(trace.decision.candidates, key=lambda c: c.p)
+                row["best_window_gold"] = m.contains_gold(best.text, q.answers)
         rows.append(row)
         if compare:
             answer, latency = _rules_answer(trace, system, rules)
@@ -335,7 +338,8 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
                for s in SYSTEMS if s in by_system}
     curves = {}
     if "sanad" in options.systems and score_absent and not isinstance(decider, RuleDecider):
-        curves["sanad: reader probability"] = _score_curve(score_absent, score_normal, READER_CURVE)
+        name = "sanad: decision score (calibrated when the reader has a calibration)"
+        curves[name] = _score_curve(score_absent, score_normal, READER_CURVE)
     if dense_absent:
         curves["dense: top cosine"] = _score_curve(dense_absent, dense_normal, DENSE_CURVE)
     kinds: dict[str, dict] = {s: by_kind(by_system[s]) for s in ("sanad", "sanad-rules") if s in by_system}

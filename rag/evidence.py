@@ -34,6 +34,9 @@ class Evidence:
     novelty: float = 1.0  # share of its terms that the question does not already contain
     continuation: Sentence | None = None  # the next sentence of the same article, if any
     position: int = -1  # of the sentence in the index's sentence list
+    # ... of the question's terms anywhere in the sentence's article: when the article that
+    # answers is not indexed, the nearest one usually lacks the question's rarer names
+    source_coverage: float = 0.0
 
     @property
     def score(self) -> float:
@@ -93,6 +96,17 @@ class SentenceTable:
         self.quotable: PerItem[bool] = PerItem(n, lambda i: _quotable(index.sentences[i].text))
         self.by_chunk: PerItem[list[int]] = PerItem(len(index.chunks), self._sentences_of_chunk)
         self._titles: dict[str, TermSet] = {}
+        self._sources: dict[str, TermSet] = {}
+
+    def source_terms(self, source_id: str) -> TermSet:
+        """The words of a whole article (its sentences and title)."""
+        if source_id not in self._sources:
+            lo, hi = self._source_ranges.get(source_id, (0, 0))
+            terms = self.title_terms(source_id)
+            for i in range(lo, hi):
+                terms = terms | self.term_sets[i]
+            self._sources[source_id] = terms
+        return self._sources[source_id]
 
     def title_terms(self, source_id: str) -> TermSet:
         if source_id not in self._titles:
@@ -181,6 +195,7 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
     candidates = sorted(set(rank_of) | set(index.search_sentences(query_vector, k_dense)))
     sims = dict(zip(candidates, index.sentence_scores(query_vector, candidates).tolist()))
     out = []
+    by_source: dict[str, float] = {}
     for i in candidates:
         if not table.quotable[i]:
             continue
@@ -196,11 +211,14 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
         following = i + 1 if i + 1 < len(index.sentences) and index.sentences[i + 1].source_id == s.source_id \
             else None
         novel = [t for t in own if t not in terms]
+        if s.source_id not in by_source:
+            by_source[s.source_id] = coverage(terms, table.source_terms(s.source_id), table.idf)
         out.append(Evidence(
             sentence=s, title=index.sources[s.source_id].title, dense=float(sims[i]),
             coverage=coverage(own_terms, words, table.idf), context_coverage=coverage(terms, context, table.idf),
             type_ok=answer_type_ok(question.kind, s.text), terms=own, chunk_rank=rank_of.get(i),
             novelty=len(novel) / max(1, len(own)),
             continuation=index.sentences[following] if following is not None else None, position=i,
+            source_coverage=by_source[s.source_id],
         ))
     return out

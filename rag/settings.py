@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .calibration import Calibration
+from .calibration import Calibration, Trees, from_json
 from .config import EMBEDDED_MODEL
 from .errors import ReaderError
 
@@ -50,7 +50,7 @@ class AnswerSettings:
     min_span: float = 0.05  # below this span confidence there is no short answer
     rules: Thresholds = field(default_factory=Thresholds)
     # fitted by `rag calibrate`; when present it decides instead of reader_threshold
-    calibration: Calibration | None = None
+    calibration: Calibration | Trees | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -65,7 +65,7 @@ class AnswerSettings:
             values["rules"] = Thresholds(**{k: v for k, v in values["rules"].items()
                                             if k in {f.name for f in fields(Thresholds)}})
         if isinstance(values.get("calibration"), dict):
-            values["calibration"] = Calibration.from_json(values["calibration"])
+            values["calibration"] = from_json(values["calibration"])
         return cls(**values)
 
     def save(self, folder: Path) -> None:

@@ -77,12 +77,61 @@ def test_calibration_travels_in_settings_json(tmp_path):
 def test_features_of_a_decision():
     q = analyze("كم بلغت رسوم الحجز؟")
     cands = [candidate(2, 3, 0.3, "24 ساعة"), candidate(0, 1, 0.9, "50 ألف دولار")]
-    f = cal.features(cands, [c.evidence for c in cands], q.latin)
+    f = cal.features(cands, [c.evidence for c in cands], q, rules_ok=True)
     assert set(f) == set(cal.FEATURES)
     assert f["p1"] == pytest.approx(cal.logit(0.9)) and f["p2"] == pytest.approx(cal.logit(0.3))
     assert f["coverage"] == 0.5 and f["type_ok"] == 1.0 and f["latin"] == 0.0
-    empty = cal.features([], [], True)
-    assert empty["latin"] == 1.0 and empty["p1"] == 0.0
+    assert f["kind_quantity"] == 1.0 and sum(v for k, v in f.items() if k.startswith("kind_")) == 1.0
+    assert f["rules_ok"] == 1.0 and f["q_terms"] == len(q.content) > 0
+    assert f["dense_gap"] == pytest.approx(abs(cands[0].evidence.dense - cands[1].evidence.dense))
+    empty = cal.features([], [], analyze("Who founded xAI?"))
+    assert empty["latin"] == 1.0 and empty["p1"] == 0.0 and empty["kind_person"] == 1.0
+
+
+def test_trees_export_gives_scikit_learns_own_scores():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rows, labels = synthetic()
+    trees = cal.fit_trees(rows, labels, max_iter=30)
+    x = [[r[n] for n in cal.FEATURES] for r in rows]
+    model = HistGradientBoostingClassifier(
+        monotonic_cst=[1 if n == "p1" else 0 for n in cal.FEATURES], class_weight="balanced",
+        early_stopping=False, random_state=13, max_depth=3, learning_rate=0.05, max_iter=30, min_samples_leaf=20,
+        l2_regularization=1.0).fit(x, labels)
+    assert [trees.log_odds(r) for r in rows] == pytest.approx(list(model.decision_function(x)), abs=1e-9)
+
+
+def test_trees_never_lower_the_score_as_the_reader_grows_surer():
+    """The monotone constraint the reader's cascade relies on, on data where
+    an unconstrained model would turn down again (answerable only in a band
+    of the reader's score)."""
+    rows, _ = synthetic(seed=3)
+    labels = [int(0.0 < r["p1"] < 1.0) for r in rows]
+    trees = cal.fit_trees(rows, labels, max_iter=60)
+    rnd = random.Random(5)
+    for r in rows[:50]:
+        grid = sorted(rnd.uniform(-4, 4) for _ in range(12))
+        scores = [trees.probability({**r, "p1": v}) for v in grid]
+        assert scores == sorted(scores)
+
+
+def test_trees_travel_in_settings_json_and_a_bad_tree_is_refused(tmp_path):
+    rows, labels = synthetic()
+    trees = replace(cal.fit_trees(rows, labels, max_iter=20), threshold=0.37)
+    AnswerSettings(calibration=trees).save(tmp_path)
+    back = AnswerSettings.load(tmp_path)
+    assert isinstance(back.calibration, cal.Trees) and back.calibration.threshold == 0.37
+    assert [back.calibration.probability(r) for r in rows[:20]] == pytest.approx(
+        [trees.probability(r) for r in rows[:20]], abs=1e-6)
+    data = json.loads((tmp_path / "settings.json").read_text())
+    data["calibration"]["trees"][0][0][2] = 999  # a child outside the tree
+    (tmp_path / "settings.json").write_text(json.dumps(data))
+    with pytest.raises(Exception, match="outside its tree"):
+        AnswerSettings.load(tmp_path)
+    data["calibration"]["kind"] = "forest"
+    (tmp_path / "settings.json").write_text(json.dumps(data))
+    with pytest.raises(Exception, match="unknown calibration kind"):
+        AnswerSettings.load(tmp_path)
 
 
 def test_a_calibration_decides_instead_of_the_reader_threshold():
@@ -95,3 +144,58 @@ def test_a_calibration_decides_instead_of_the_reader_threshold():
     yes, no = decide(q, cands, confident, evidence=evidence), decide(q, cands, doubtful, evidence=evidence)
     assert yes.answer and not no.answer and yes.score == no.score  # the same calibrated score, two thresholds
     assert decide(q, cands, SETTINGS).score == 0.9  # without one: the reader's probability
+
+
+def test_out_of_fold_scores_come_from_models_that_never_saw_the_group():
+    rows, labels = synthetic(200)
+    groups = [f"article-{i % 20}" for i in range(len(rows))]
+    seen = []
+
+    class Spy:
+        def __init__(self, train_rows):
+            self.ids = {id(r) for r in train_rows}
+
+        def probability(self, r):
+            seen.append(id(r) in self.ids)
+            return 0.5
+
+    scores = cal.out_of_fold(rows, labels, groups, lambda r, y: Spy(r), folds=5)
+    assert len(scores) == len(rows) and len(seen) == len(rows) and not any(seen)
+
+
+def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
+    from rag.errors import DatasetError
+    from rag.train_reader import CalibrateOptions, calibrate
+
+    rows, labels = synthetic(300)
+    decisions = tmp_path / "decisions.jsonl"
+    decisions.write_text("".join(json.dumps({"features": r, "label": y, "file": "x", "group": f"a{i % 30}"}) + "\n"
+                                 for i, (r, y) in enumerate(zip(rows, labels))))
+    reader = tmp_path / "reader"
+    reader.mkdir()
+    AnswerSettings(reader_threshold=0.56).save(reader)
+    (reader / "manifest.json").write_text("{}")
+    summary = calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions),
+                        log=lambda line: None)
+    back = AnswerSettings.load(reader)
+    assert isinstance(back.calibration, cal.Trees) and back.calibration.threshold == summary["threshold"]
+    assert back.reader_threshold == 0.56  # the rest of the settings is kept
+    assert summary["balanced_accuracy"] > 0.7 and json.loads((reader / "manifest.json").read_text())["calibration"]
+    decisions.write_text('{"features": {}, "label": 1}\n')
+    with pytest.raises(DatasetError, match="line 1"):
+        calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions),
+                  log=lambda line: None)
+
+
+def test_decision_features_say_whether_the_rules_would_answer():
+    from rag.decision import RuleDecider, decision_features
+
+    q = analyze("كم بلغت رسوم الحجز؟")
+    cands = [candidate(0, 1, 0.9, "50 ألف دولار")]
+    evidence = [c.evidence for c in cands]
+    lenient = replace(SETTINGS, rules=replace(SETTINGS.rules, min_coverage=0.0, min_context_coverage=0.0,
+                                              min_dense=0.0))
+    strict = replace(lenient, rules=replace(lenient.rules, min_dense=2.0))  # no cosine reaches it
+    assert RuleDecider(settings=lenient).supports(q, evidence[0])
+    assert decision_features(q, cands, evidence, lenient)["rules_ok"] == 1.0
+    assert decision_features(q, cands, evidence, strict)["rules_ok"] == 0.0

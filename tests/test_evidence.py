@@ -29,3 +29,25 @@ def test_lazy_tables_equal_the_whole_computation(fake_sanad):
                                        if s.source_id == c.source_id and s.start < c.end and c.start < s.end]
         assert table.by_chunk[pos]  # every chunk holds part of a sentence
     assert isinstance(index, ix.Index)
+
+
+@pytest.mark.parametrize("question", ["كم دفع ألتمان لحجز سيارة رودستر؟", "ما عاصمة أستراليا؟",
+                                      "متى أُسست شركة xAI؟"])
+def test_source_coverage_reads_the_whole_article(fake_sanad, question):
+    """Each candidate's article coverage is the question's coverage by every
+    word of its article, so it is never below the coverage of the sentence
+    with its neighbours and title."""
+    from rag.grounding import coverage
+
+    trace = fake_sanad.run(question)
+    table = fake_sanad.table
+    assert trace.evidence
+    for e in trace.evidence:
+        sid = e.sentence.source_id
+        words = TermSet.of(tokenize(fake_sanad.index.sources[sid].title))
+        for s in fake_sanad.index.sentences:
+            if s.source_id == sid:
+                words = words | TermSet.of(tokenize(s.text))
+        terms = dict.fromkeys(trace.question.content, 1.0)
+        assert e.source_coverage == pytest.approx(coverage(terms, words, table.idf))
+        assert e.source_coverage >= e.context_coverage - 1e-9
