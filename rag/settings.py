@@ -69,8 +69,11 @@ class AnswerSettings:
         return cls(**values)
 
     def save(self, folder: Path) -> None:
-        (Path(folder) / "settings.json").write_text(json.dumps(self.to_json(), ensure_ascii=False, indent=2) + "\n",
-                                                    encoding="utf-8")
+        d = self.to_json()
+        text = json.dumps({**d, "calibration": None}, ensure_ascii=False, indent=2)
+        if d["calibration"] is not None:  # one line: hundreds of trees would bury the settings above them
+            text = text.replace('"calibration": null', '"calibration": ' + json.dumps(d["calibration"]))
+        (Path(folder) / "settings.json").write_text(text + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, folder: Path) -> "AnswerSettings":
