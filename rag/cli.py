@@ -250,7 +250,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     work = args.work or Config.load().cache_dir / "calibrate"
     options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=args.seed,
                                max_questions=args.max_questions, every_article=args.every_article,
-                               kind=args.kind, decisions=args.decisions)
+                               kind=args.kind, decisions=args.decisions, near_misses=args.near_misses)
     bars = _progress_bars({"ask": ("Held-out questions", "q"), "refusal": ("... article removed", "q"),
                            "index": ("Indexing", "chunk")})
     if args.decisions and not args.decisions.is_file():
@@ -365,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--max-questions", type=int, default=400, metavar="N", help="questions per file")
     ca.add_argument("--every-article", action="store_true",
                     help="after the held-out articles, also ask the ones the reader was trained on")
+    ca.add_argument("--near-misses", action="store_true",
+                    help="also ask questions whose answer sentence is cut from their paragraph (must refuse; "
+                         "made from the SQuAD v1 files, which have no unanswerable questions)")
     ca.add_argument("--kind", choices=("trees", "logistic"), default="trees", help="the model (default: trees)")
     ca.add_argument("--decisions", type=Path, metavar="FILE",
                     help="fit on the decisions.jsonl of an earlier run instead of asking again")

@@ -38,6 +38,7 @@ from .sentences import split_sentences
 from .settings import AnswerSettings
 from .text import tokenize
 
+NEAR_MISSES = "-near-misses"  # the decisions of a file's near misses are filed under its name plus this
 HOLDOUT = 10  # one article in ten is held out
 OTHER_DEPTH = 4  # windows of other articles that stand in for "the article is absent"
 Progress = Callable[[str, int, int], None]
@@ -440,6 +441,9 @@ class CalibrateOptions:
     # The reader is underfit enough that its scores there are no better than on held-out
     # articles (ROC AUC 0.85 against 0.90 on ARCD train, EVALUATION.md), so they are fair data.
     every_article: bool = False
+    # also ask near misses made from each SQuAD v1 file (``near_miss_file``): questions whose
+    # answer sentence was cut from their paragraph, with the rest of the article indexed
+    near_misses: bool = False
     kind: str = "trees"  # or "logistic" (rag/calibration.py)
     decisions: Path | None = None  # reuse the decisions of an earlier run instead of asking again
 
@@ -461,6 +465,57 @@ def heldout_file(path: Path, seed: int, max_questions: int, out: Path, every: bo
     out.write_text(json.dumps({"version": doc.get("version", ""), "data": keep}, ensure_ascii=False),
                    encoding="utf-8")
     return n
+
+
+def near_miss_file(path: Path, seed: int, out: Path) -> int:
+    """A SQuAD 2.0 file of near misses made from a SQuAD file: in each
+    paragraph, one answerable question (chosen by the seed) has the sentence
+    holding its answer cut out, and becomes unanswerable. Its article is
+    still there and still about what it asks, as in a reader's near miss
+    ("what colour is the Roadster?" asked of an article that never says).
+    The paragraph's other questions stay, with their offsets moved, unless
+    their answer was in the cut sentence. Returns how many near misses."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    rnd = random.Random(f"{seed}-near-{Path(path).name}")
+    made = 0
+    for article in doc.get("data", []):
+        for para in article.get("paragraphs", []):
+            context = para["context"]
+            spans = split_sentences(context)
+            located = []
+            for qa in para["qas"]:
+                first = next(iter(qa.get("answers") or []), None)
+                loc = _locate(context, first["text"], int(first.get("answer_start", -1))) if first else None
+                if loc and not qa.get("is_impossible"):
+                    located.append((qa, loc))
+            if not located or len(spans) < 2:
+                continue
+            chosen, (lo, _) = rnd.choice(located)
+            cut = next(((a, b) for a, b in spans if a <= lo < b), None)
+            if cut is None:
+                continue
+            a, b = cut
+            while b < len(context) and context[b].isspace():
+                b += 1  # the cut takes the space after the sentence with it
+            if any(ans["text"].strip() in context[:a] + context[b:] for ans in chosen["answers"]):
+                continue  # the answer is stated elsewhere too: not a near miss
+            keep = []
+            for qa in para["qas"]:
+                if qa is chosen:
+                    keep.append({**qa, "answers": [], "is_impossible": True, "plausible_answers": []})
+                    continue
+                moved = []
+                for ans in qa.get("answers") or []:
+                    loc = _locate(context, ans["text"], int(ans.get("answer_start", -1)))
+                    if loc and (loc[1] <= a or loc[0] >= b):
+                        moved.append({**ans, "answer_start": loc[0] if loc[1] <= a else loc[0] - (b - a)})
+                if moved:
+                    keep.append({**qa, "answers": moved})
+            para["context"] = context[:a] + context[b:]
+            para["qas"] = keep
+            made += 1
+    out.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+    return made
 
 
 def read_decisions(path: Path) -> list[dict]:
@@ -518,20 +573,27 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
         n = heldout_file(path, options.seed, options.max_questions, subset, every=options.every_article)
         log(f"{path.name}: {n} questions")
         files.append({"file": path.name, "sha256": file_hash(path), "questions": n})
-        evalset = load(subset)
-        group = {q.id: q.group for q in evalset.questions}
-        held = {q for q, g in group.items() if held_out(g, options.seed)}
-        result = evaluate(evalset, config, EvalOptions(work_dir=work, systems=("sanad",), folds=options.folds),
-                          progress=progress, decider=decider)
-        for r in result.rows:
-            if "features" not in r:
-                continue  # decided before the reader (not a question, nothing retrieved)
-            answerable = r["present"] and not r["impossible"]
-            decisions.append({"file": path.stem, "id": r["id"], "group": group[r["id"]],
-                              "held_out": r["id"] in held, "present": r["present"],
-                              "impossible": r["impossible"], "kind": r["kind"],
-                              "label": int(answerable and r.get("best_window_gold", False)),
-                              "answerable": int(answerable), "features": r["features"]})
+        passes = [(path.stem, subset, work, options.folds)]
+        if options.near_misses and not any(q.impossible for q in load(subset).questions):
+            # only for SQuAD v1 files: a SQuAD 2.0 file brings near misses of its own
+            near = work / f"{path.stem}-near-misses.json"
+            log(f"{path.name}: {near_miss_file(subset, options.seed, near)} near misses")
+            passes.append((path.stem + NEAR_MISSES, near, work / "near-misses", 1))
+        for name, file, folder, folds in passes:
+            evalset = load(file)
+            group = {q.id: q.group for q in evalset.questions}
+            held = {q for q, g in group.items() if held_out(g, options.seed)}
+            result = evaluate(evalset, config, EvalOptions(work_dir=folder, systems=("sanad",), folds=folds),
+                              progress=progress, decider=decider)
+            for r in result.rows:
+                if "features" not in r:
+                    continue  # decided before the reader (not a question, nothing retrieved)
+                answerable = r["present"] and not r["impossible"]
+                decisions.append({"file": name, "id": r["id"], "group": group[r["id"]],
+                                  "held_out": r["id"] in held, "present": r["present"],
+                                  "impossible": r["impossible"], "kind": r["kind"],
+                                  "label": int(answerable and r.get("best_window_gold", False)),
+                                  "answerable": int(answerable), "features": r["features"]})
     with open(Path(options.work_dir) / "decisions.jsonl", "w", encoding="utf-8") as f:
         for d in decisions:
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
@@ -556,7 +618,8 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
         decisions, files = collect_decisions(options, progress, log)
     rows = [d["features"] for d in decisions]
     labels = [d["label"] for d in decisions]
-    groups = [f"{d['file']}/{d['group']}" for d in decisions]
+    # folds by article; an article's near misses fold with its own questions
+    groups = [f"{d['file'].removesuffix(NEAR_MISSES)}/{d['group']}" for d in decisions]
     if options.kind not in ("trees", "logistic"):
         raise DatasetError(f"unknown calibration kind {options.kind!r}; choose trees or logistic")
     fit_model = (lambda r, y: cal.fit_trees(r, y, seed=options.seed)) if options.kind == "trees" else cal.fit

@@ -89,3 +89,29 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     reader.check()
     (reading,) = reader.read("متى تأسست القاهرة؟", ["تأسست المدينة عام 969 على يد الفاطميين."])
     assert 0 <= reading.p_answer <= 1 and 0 <= reading.start <= reading.end
+
+
+def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_path):
+    from rag.train_reader import near_miss_file
+
+    context = ("تأسست شركة xAI في عام 2023 على يد إيلون ماسك. وجمعت الشركة 20 مليار دولار في جولة تمويل. "
+               "ومقرها في مدينة سان فرانسيسكو.")
+    qas = [{"id": "q1", "question": "متى تأسست xAI؟", "answers": [{"text": "2023", "answer_start": context.index("2023")}]},
+           {"id": "q2", "question": "كم جمعت الشركة؟",
+            "answers": [{"text": "20 مليار دولار", "answer_start": context.index("20 مليار")}]},
+           {"id": "q3", "question": "أين مقرها؟",
+            "answers": [{"text": "سان فرانسيسكو", "answer_start": context.index("سان فرانسيسكو")}]}]
+    src = tmp_path / "src.json"
+    src.write_text(json.dumps({"data": [{"title": "xAI", "paragraphs": [{"context": context, "qas": qas}]}]},
+                              ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "near.json"
+    assert near_miss_file(src, 13, out) == 1
+    para = json.loads(out.read_text(encoding="utf-8"))["data"][0]["paragraphs"][0]
+    impossible = [qa for qa in para["qas"] if qa.get("is_impossible")]
+    assert len(impossible) == 1 and impossible[0]["answers"] == []
+    original = next(qa for qa in qas if qa["id"] == impossible[0]["id"])["answers"][0]["text"]
+    assert original not in para["context"] and len(para["context"]) < len(context)
+    for qa in para["qas"]:
+        for ans in qa["answers"]:
+            assert para["context"][ans["answer_start"]:ans["answer_start"] + len(ans["text"])] == ans["text"]
+    assert len(para["qas"]) == 3  # each of the others had its answer in another sentence
