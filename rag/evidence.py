@@ -85,6 +85,9 @@ class PerItem(Generic[T]):
             return value
 
 
+SOURCE_TERMS_KEPT = 2048
+
+
 class SentenceTable:
     """Per-index lookups for evidence, each computed once per loaded index."""
 
@@ -99,14 +102,19 @@ class SentenceTable:
         self._sources: dict[str, TermSet] = {}
 
     def source_terms(self, source_id: str) -> TermSet:
-        """The words of a whole article (its sentences and title)."""
-        if source_id not in self._sources:
+        """The words of a whole article (its sentences and title). The most
+        recently used ``SOURCE_TERMS_KEPT`` are kept: in a large archive,
+        keeping every article asked about would grow without end."""
+        terms = self._sources.pop(source_id, None)
+        if terms is None:
             lo, hi = self._source_ranges.get(source_id, (0, 0))
             terms = self.title_terms(source_id)
             for i in range(lo, hi):
                 terms = terms | self.term_sets[i]
-            self._sources[source_id] = terms
-        return self._sources[source_id]
+            if len(self._sources) >= SOURCE_TERMS_KEPT:
+                del self._sources[next(iter(self._sources))]  # the least recently used
+        self._sources[source_id] = terms
+        return terms
 
     def title_terms(self, source_id: str) -> TermSet:
         if source_id not in self._titles:

@@ -51,3 +51,19 @@ def test_source_coverage_reads_the_whole_article(fake_sanad, question):
         terms = dict.fromkeys(trace.question.content, 1.0)
         assert e.source_coverage == pytest.approx(coverage(terms, words, table.idf))
         assert e.source_coverage >= e.context_coverage - 1e-9
+
+
+def test_source_terms_keep_only_the_most_recently_used(fake_sanad, monkeypatch):
+    from rag import evidence
+
+    monkeypatch.setattr(evidence, "SOURCE_TERMS_KEPT", 2)
+    table = SentenceTable(fake_sanad.index)
+    a, b, c = sorted(fake_sanad.index.sources)[:3]
+    first = table.source_terms(a)
+    table.source_terms(b)
+    assert table.source_terms(a) is first  # kept, and now the most recent
+    table.source_terms(c)  # b, the least recently used, goes
+    assert set(table._sources) == {a, c}
+    assert table.source_terms(b) == TermSet.of(
+        tokenize(fake_sanad.index.sources[b].title)
+        + [t for s in fake_sanad.index.sentences if s.source_id == b for t in tokenize(s.text)])
