@@ -45,6 +45,19 @@ FEATURES = (
 ) + tuple(f"kind_{k}" for k in ("quantity", "time", "person", "place", "reason", "manner", "yesno", "what"))
 
 
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def _known(names) -> tuple[str, ...]:
+    """A stored calibration's feature names, all of which must be ours."""
+    names = tuple(names)
+    unknown = set(names) - set(FEATURES)
+    if unknown:
+        raise ValueError(f"unknown calibration feature(s): {', '.join(sorted(unknown))}")
+    return names
+
+
 def logit(p: float) -> float:
     p = min(max(p, 1e-4), 1 - 1e-4)
     return math.log(p / (1 - p))
@@ -62,7 +75,7 @@ class Calibration:
     def probability(self, features: Mapping[str, float]) -> float:
         z = self.bias + sum(w * (features[n] - m) / s
                             for n, w, m, s in zip(self.names, self.weights, self.mean, self.scale))
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return _sigmoid(z)
 
     def to_json(self) -> dict:
         return {"names": list(self.names), "weights": [round(w, 6) for w in self.weights],
@@ -71,10 +84,7 @@ class Calibration:
 
     @classmethod
     def from_json(cls, data: Mapping) -> "Calibration":
-        names = tuple(data["names"])
-        unknown = set(names) - set(FEATURES)
-        if unknown:
-            raise ValueError(f"unknown calibration feature(s): {', '.join(sorted(unknown))}")
+        names = _known(data["names"])
         c = cls(names, tuple(map(float, data["weights"])), float(data["bias"]), float(data["threshold"]),
                 tuple(map(float, data["mean"])), tuple(map(float, data["scale"])))
         if not len(c.names) == len(c.weights) == len(c.mean) == len(c.scale):
@@ -106,7 +116,7 @@ class Trees:
         return z
 
     def probability(self, features: Mapping[str, float]) -> float:
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, self.log_odds(features)))))
+        return _sigmoid(self.log_odds(features))
 
     def to_json(self) -> dict:
         return {"kind": "trees", "names": list(self.names), "baseline": round(self.baseline, 8),
@@ -116,10 +126,7 @@ class Trees:
 
     @classmethod
     def from_json(cls, data: Mapping) -> "Trees":
-        names = tuple(data["names"])
-        unknown = set(names) - set(FEATURES)
-        if unknown:
-            raise ValueError(f"unknown calibration feature(s): {', '.join(sorted(unknown))}")
+        names = _known(data["names"])
         trees = tuple(tuple((int(f), float(t), int(left), int(right), float(v)) for f, t, left, right, v in tree)
                       for tree in data["trees"])
         for tree in trees:

@@ -574,14 +574,14 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
         n = heldout_file(path, options.seed, options.max_questions, subset, every=options.every_article)
         log(f"{path.name}: {n} questions")
         files.append({"file": path.name, "sha256": file_hash(path), "questions": n})
-        passes = [(path.stem, subset, work, options.folds)]
-        if options.near_misses and not any(q.impossible for q in load(subset).questions):
+        evalset = load(subset)
+        passes = [(path.stem, evalset, work, options.folds)]
+        if options.near_misses and not any(q.impossible for q in evalset.questions):
             # only for SQuAD v1 files: a SQuAD 2.0 file brings near misses of its own
             near = work / f"{path.stem}-near-misses.json"
             log(f"{path.name}: {near_miss_file(subset, options.seed, near)} near misses")
-            passes.append((path.stem + NEAR_MISSES, near, work / "near-misses", 1))
-        for name, file, folder, folds in passes:
-            evalset = load(file)
+            passes.append((path.stem + NEAR_MISSES, load(near), work / "near-misses", 1))
+        for name, evalset, folder, folds in passes:
             group = {q.id: q.group for q in evalset.questions}
             held = {q for q, g in group.items() if held_out(g, options.seed)}
             result = evaluate(evalset, config, EvalOptions(work_dir=folder, systems=("sanad",), folds=folds),
