@@ -14,7 +14,7 @@ import time
 import gradio as gr
 
 from rag import Config, ReaderError, SanadError
-from rag.answer import Answer, context_bounds
+from rag.answer import LLM, Answer, context_bounds
 from rag.display import prose
 from rag.pipeline import MAX_QUESTION_CHARS, Sanad
 from rag.question import clean
@@ -42,6 +42,8 @@ FAILED = "عذرًا، حدث خطأ غير متوقع أثناء البحث. ح
 NO_READER = ("سند غير جاهز: ملفات القارئ المدرَّب (rag/models/reader) مفقودة أو تالفة أو لا تطابق النموذج. "
              "على المسؤول إعادة تثبيت المشروع أو تدريب القارئ بالأمر <code>rag train-reader</code>، "
              "أو تشغيله بالقواعد القديمة <code>SANAD_READER=rules</code>.")
+LLM_SWITCH = "صياغة الإجابة بنموذج لغوي (تُعرض كل جملة بعد التحقق منها في المقطع الذي تستشهد به)"
+LLM_NOTE = "صاغ هذه الإجابة نموذج لغوي، وتحقق سند من أن كل جملة فيها واردة في المقطع الذي تستشهد به."
 UNAVAILABLE = ("المكتبة غير جاهزة: تعذّر تجهيز فهرس المقالات ({reason}). على المسؤول تشغيل الأمر "
                "<code>rag index</code> ثم إعادة تشغيل الصفحة.")
 
@@ -70,6 +72,7 @@ mark.short { background: #ffc94d; color: inherit; font-weight: bold; padding: 0 
 .thinking { color: #777; font-style: italic; }
 .example, .example * { unicode-bidi: plaintext; }
 .notice { color: #8a5a00; }
+.llm-note { color: #666; font-size: 0.85em; margin-top: 4px; }
 footer { display: none !important; }
 """
 
@@ -152,6 +155,8 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
                                        for c in answer.related)
                     + "</div>")
         return out
+    if answer.composer == LLM:
+        return _render_written(sanad, answer, turn)
     head = ""
     if answer.short_answer is not None:
         s = answer.short_answer
@@ -180,6 +185,19 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
     return body + f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>"
 
 
+def _render_written(sanad: Sanad, answer: Answer, turn: int) -> str:
+    """An answer an LLM wrote: its verified sentences, each with links to
+    the passages that support it, then those passages in context."""
+    sentences = " ".join(
+        f"<span class='statement'>{_text(s.text)}</span> "
+        + " ".join(f"<a class='cite' href='#src-{turn}-{n}'>[{n}]</a>" for n in s.citations)
+        for s in answer.statements)
+    sources = "".join(_source_block(sanad, c, f"src-{turn}-{c.n}", generation=answer.generation)
+                      for c in answer.citations)
+    return (f"<div class='answer written' dir='auto'>{sentences}</div><div class='llm-note'>{LLM_NOTE}</div>"
+            f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>")
+
+
 def _reply(messages: list, content: str) -> list:
     """The conversation with its last (assistant) message replaced; a new list
     each time, so every streamed update is a value of its own."""
@@ -187,7 +205,7 @@ def _reply(messages: list, content: str) -> list:
 
 
 def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
-    def respond(question: str, messages: list, history: list):
+    def respond(question: str, messages: list, history: list, llm: bool = False):
         question = clean(question or "")  # no control or bidi-override characters, even on display
         if not question:  # empty input does nothing
             yield gr.update(), messages, history
@@ -202,12 +220,19 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
                                {"role": "assistant", "content": THINKING}]
         yield "", messages, history
         try:
-            answer = sanad.ask(question, history)
+            if llm and sanad.llm_enabled:  # verified sentences appear as the LLM writes them
+                answer = None
+                for answer in sanad.stream(question, history, llm=True):
+                    if not answer.refused and answer.composer == LLM:
+                        yield "", _reply(messages, render(sanad, answer, turn)), history
+            else:
+                answer = sanad.ask(question, history)
         except Exception:  # noqa: BLE001 - the user sees a friendly line; the log has the details
             log.exception("answering %r failed", question[:200])
             yield "", _reply(messages, f"<div class='refusal'>{FAILED}</div>"), history
             return
-        if not answer.refused:
+        assert answer is not None
+        if not answer.refused and answer.composer != LLM:
             words = sum(len(c.text.split(" ")) for c in answer.citations)
             for upto in range(4, words, 4):  # stream the quoted sentences, a few words at a time
                 yield "", _reply(messages, render(sanad, answer, turn, upto)), history
@@ -221,6 +246,7 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
         chat = gr.Chatbot(elem_id="chat", rtl=True, height=520, show_label=False, buttons=["copy"],
                           placeholder="<div dir='rtl'>اكتب سؤالك في الأسفل، أو اختر أحد الأمثلة.</div>")
         history = gr.State([])
+        llm_on = gr.State(False)  # per session; not a parameter of the /ask API
         with gr.Row():
             box = gr.Textbox(elem_id="question", show_label=False, rtl=True, scale=8, autofocus=True,
                              placeholder="اكتب سؤالك هنا… مثال: متى أعلن عن الجيل الثاني من رودستر؟",
@@ -230,6 +256,9 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
             examples = [gr.Button(q, size="sm", elem_classes=["example"], interactive=not unavailable)
                         for q in EXAMPLES]
             clear = gr.Button("محادثة جديدة", elem_id="clear", size="sm", variant="secondary")
+        if sanad.llm_enabled and not unavailable:  # only when an endpoint is configured
+            switch = gr.Checkbox(False, label=LLM_SWITCH, elem_id="llm-switch", rtl=True)
+            switch.change(lambda on: bool(on), switch, llm_on, queue=False, api_name=False)
         gr.Markdown("كل إجابة اقتباس حرفي من المقالات؛ انقر رقم المصدر [1] لترى المقطع في سياقه.", rtl=True)
         if not unavailable:
             with gr.Accordion("المصادر: المقالات التي يجيب منها سند", open=False, elem_id="sources-view"):
@@ -238,11 +267,11 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
             ui.load(lambda: catalogue_html(sanad), None, catalogue, queue=False, api_name=False)
 
         # One public API endpoint, "/ask" (used by gradio_client and the load test).
-        box.submit(respond, [box, chat, history], [box, chat, history], api_name="ask")
-        send.click(respond, [box, chat, history], [box, chat, history], api_name=False)
+        box.submit(respond, [box, chat, history, llm_on], [box, chat, history], api_name="ask")
+        send.click(respond, [box, chat, history, llm_on], [box, chat, history], api_name=False)
         for b, q in zip(examples, EXAMPLES):
-            b.click(lambda m, h, q=q: (yield from respond(q, m, h)), [chat, history], [box, chat, history],
-                    api_name=False)
+            b.click(lambda m, h, on, q=q: (yield from respond(q, m, h, on)), [chat, history, llm_on],
+                    [box, chat, history], api_name=False)
         clear.click(lambda: ("", [], []), None, [box, chat, history], queue=False, api_name=False)
     return ui
 

@@ -1,10 +1,10 @@
 """Answers and how they are composed from evidence.
 
 The default composer is extractive: it quotes the best-supporting sentences
-verbatim, each followed by its citation marker, or refuses. A generative
-composer (an LLM behind an OpenAI-compatible endpoint) can implement the same
-``Composer`` protocol later, checking every sentence it writes against the
-passage it cites; retrieval does not change.
+verbatim, each followed by its citation marker, or refuses. The generative
+composer (rag/generative.py: an LLM behind an OpenAI-compatible endpoint)
+implements the same ``Composer`` protocol and checks every sentence it writes
+against the passages it cites; retrieval does not change.
 """
 from __future__ import annotations
 
@@ -54,6 +54,20 @@ class ShortAnswer:
 
 
 @dataclass(frozen=True)
+class Statement:
+    """One sentence of an answer and the citations that support it."""
+
+    text: str
+    citations: tuple[int, ...]
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "citations": list(self.citations)}
+
+
+EXTRACTIVE, LLM = "extractive", "llm"  # who wrote an answer
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     answer: str
@@ -65,10 +79,13 @@ class Answer:
     short_answer: ShortAnswer | None = None  # None for why/how questions or when no span is confident
     reason: str = d.ANSWERED  # why it was refused (rag/decision.py REASONS); "answered" otherwise
     generation: str = ""  # the index generation it was answered from (its citations' offsets refer to it)
+    composer: str = EXTRACTIVE  # EXTRACTIVE (quotes) or LLM (verified generated sentences)
+    statements: tuple[Statement, ...] = ()  # the answer's sentences, each with its supporting citations
 
     def to_json(self) -> dict:
         return {"question": self.question, "answer": self.answer, "refused": self.refused,
-                "reason": self.reason,
+                "reason": self.reason, "composer": self.composer,
+                "statements": [s.to_json() for s in self.statements],
                 "short_answer": self.short_answer.to_json() if self.short_answer else None,
                 "citations": [c.to_json() for c in self.citations],
                 "related": [c.to_json() for c in self.related],
@@ -98,7 +115,8 @@ class ExtractiveComposer:
                 short = ShortAnswer(holder.n, holder.text[lo - holder.start:hi - holder.start], lo, hi)
         quotes = " ".join(f"{c.text} [{c.n}]" for c in citations)
         text = f"{short.text}\n{quotes}" if short else quotes
-        return Answer(question.text, text, False, citations, short_answer=short, reason=d.ANSWERED)
+        return Answer(question.text, text, False, citations, short_answer=short, reason=d.ANSWERED,
+                      statements=tuple(Statement(c.text, (c.n,)) for c in citations))
 
 
 def context_bounds(text: str, start: int, end: int, width: int = 240) -> tuple[int, int, bool, bool]:

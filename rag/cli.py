@@ -20,7 +20,8 @@ EXIT_USER_ERROR = 1
 
 def _config(args: argparse.Namespace) -> Config:
     config = Config.load(sources_dir=args.sources, index_dir=args.index, model=args.model,
-                         reader=getattr(args, "reader", None), ray_actors=getattr(args, "ray_actors", None))
+                         reader=getattr(args, "reader", None), ray_actors=getattr(args, "ray_actors", None),
+                         llm_url=getattr(args, "llm_url", None), llm_model=getattr(args, "llm_model", None))
     ray = getattr(args, "ray", None)
     if ray is not None:  # --ray alone: SANAD_RAY_ADDRESS if set, else a private local instance
         config = config.with_values(ray_address=ray or config.ray_address or "local")
@@ -120,7 +121,7 @@ def _print_answer(answer) -> None:
             print(f"- {c.title} ({c.source}): {c.text}")
 
 
-def _ask_jsonl(sanad, stream) -> int:
+def _ask_jsonl(sanad, stream, llm: bool = False) -> int:
     failed = 0
     for n, line in enumerate(stream, 1):
         if not line.strip():
@@ -134,7 +135,7 @@ def _ask_jsonl(sanad, stream) -> int:
             print(json.dumps({"id": None, "error": f"line {n}: {e}"}, ensure_ascii=False), flush=True)
             continue
         history = row["history"] if isinstance(row.get("history"), list) else []
-        answer = sanad.ask(row["question"], [str(h) for h in history])
+        answer = sanad.ask(row["question"], [str(h) for h in history], llm=llm)
         print(json.dumps({"id": row.get("id"), **answer.to_json()}, ensure_ascii=False), flush=True)
     if failed:
         print(f"error: {failed} line(s) could not be read; see the \"error\" objects in the output", file=sys.stderr)
@@ -149,14 +150,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.jsonl is None and not (args.question or "").strip():
         print("error: the question is empty (give one, or use --jsonl)", file=sys.stderr)
         return EXIT_USER_ERROR
+    if args.llm and not config.llm_url:
+        print("error: --llm needs an LLM endpoint: set SANAD_LLM_URL (e.g. http://127.0.0.1:8080/v1) "
+              "or give --llm-url", file=sys.stderr)
+        return EXIT_USER_ERROR
     sanad = Sanad(config)
     sanad.warm_up()  # fail early, with the index's own message; timings then exclude loading
     if args.jsonl is not None:
         if args.jsonl == "-":
-            return _ask_jsonl(sanad, sys.stdin)
+            return _ask_jsonl(sanad, sys.stdin, args.llm)
         with open(args.jsonl, encoding="utf-8") as f:
-            return _ask_jsonl(sanad, f)
-    answer = sanad.ask(args.question, args.history or [])
+            return _ask_jsonl(sanad, f, args.llm)
+    answer = sanad.ask(args.question, args.history or [], llm=args.llm)
     if args.json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
     else:
@@ -313,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "object per line")
     ask.add_argument("--history", action="append", metavar="QUESTION",
                      help="an earlier question of the conversation (repeat, oldest first)")
+    ask.add_argument("--llm", action="store_true",
+                     help="let the configured LLM write the answer; every sentence is verified against the "
+                          "passages it cites, and the quoted answer is given when none holds")
+    ask.add_argument("--llm-url", metavar="URL",
+                     help="OpenAI-compatible endpoint (default: $SANAD_LLM_URL; the key goes in $SANAD_LLM_API_KEY)")
+    ask.add_argument("--llm-model", metavar="NAME", help="the model to ask for (default: $SANAD_LLM_MODEL)")
     _add_location_options(ask)
     _add_reader_option(ask)
     ask.set_defaults(func=cmd_ask)

@@ -3,9 +3,11 @@ variables, overridden by explicit arguments (the CLI's flags)."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import parse_qsl, urlsplit
 
 from . import ann
 from .chunking import ChunkSettings
@@ -54,6 +56,14 @@ class Config:
     # many embedding actors (0: one per CPU of the cluster).
     ray_address: str | None = None
     ray_actors: int = 0
+    # Optional generative answers (rag/generative.py): an OpenAI-compatible
+    # chat-completions endpoint (llama.cpp server, vLLM, Ollama, a hosted API).
+    # Off (None) by default; the extractive composer is the default and the fallback.
+    llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:8080/v1
+    llm_model: str = "default"  # llama.cpp serves one model whatever the name; hosted APIs need theirs
+    llm_api_key: str | None = field(default=None, repr=False)  # never logged or shown
+    llm_timeout: float = 30.0  # seconds for a whole answer; past it, the extractive answer is given
+    llm_passages: int = 4  # numbered passages in the prompt
 
     # environment variable -> field name
     ENV = {
@@ -77,6 +87,11 @@ class Config:
         "SANAD_RELOAD_SECONDS": "reload_seconds",
         "SANAD_RAY_ADDRESS": "ray_address",
         "SANAD_RAY_ACTORS": "ray_actors",
+        "SANAD_LLM_URL": "llm_url",
+        "SANAD_LLM_MODEL": "llm_model",
+        "SANAD_LLM_API_KEY": "llm_api_key",
+        "SANAD_LLM_TIMEOUT": "llm_timeout",
+        "SANAD_LLM_PASSAGES": "llm_passages",
     }
 
     @classmethod
@@ -100,12 +115,20 @@ class Config:
             port = int(values.pop("port", self.port))
             reload_s = float(values.pop("reload_seconds", self.reload_seconds))
             ray_actors = int(values.pop("ray_actors", self.ray_actors))
+            llm_timeout = float(values.pop("llm_timeout", self.llm_timeout))
+            llm_passages = int(values.pop("llm_passages", self.llm_passages))
         except ValueError as e:
             raise ConfigError(f"a number was expected: {e}") from None
         if reload_s < 0:
             raise ConfigError(f"reload seconds must be 0 (off) or more (got {reload_s})")
         if ray_actors < 0:
             raise ConfigError(f"Ray actors must be 0 (one per CPU) or more (got {ray_actors})")
+        if not llm_timeout > 0:
+            raise ConfigError(f"the LLM timeout must be more than 0 seconds (got {llm_timeout})")
+        if not 1 <= llm_passages <= 20:
+            raise ConfigError(f"LLM passages must be between 1 and 20 (got {llm_passages})")
+        if values.get("llm_url"):
+            values["llm_url"] = check_llm_url(str(values["llm_url"]))
         if batch < 1:
             raise ConfigError(f"batch size must be at least 1 (got {batch})")
         if not 0 < port < 65536:
@@ -120,4 +143,28 @@ class Config:
             if key in values:
                 values[key] = Path(values[key]).expanduser()
         return replace(self, chunking=chunking, batch_size=batch, port=port, reload_seconds=reload_s,
-                       ray_actors=ray_actors, **values)
+                       ray_actors=ray_actors, llm_timeout=llm_timeout, llm_passages=llm_passages, **values)
+
+
+# Query parameters that carry a secret: a key belongs in SANAD_LLM_API_KEY, not in a URL that gets logged.
+_SECRET_PARAM = re.compile(r"key|token|secret|password|passwd|auth|signature|sig$", re.IGNORECASE)
+
+
+def check_llm_url(url: str) -> str:
+    """The LLM endpoint's base URL, checked: http(s), a host, and no
+    credentials in it (they would end up in logs and error messages)."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a malformed port raises here
+    except ValueError as e:
+        raise ConfigError(f"the LLM URL is not a valid URL ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("the LLM URL must start with http:// or https:// and name a host "
+                          "(e.g. http://127.0.0.1:8080/v1)")
+    if parts.username or parts.password:
+        raise ConfigError("the LLM URL must not contain a user name or password; "
+                          "put the key in SANAD_LLM_API_KEY instead")
+    if any(_SECRET_PARAM.search(k) for k, _ in parse_qsl(parts.query, keep_blank_values=True)):
+        raise ConfigError("the LLM URL must not carry a key in its query; put the key in SANAD_LLM_API_KEY instead")
+    return url

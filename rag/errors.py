@@ -60,3 +60,9 @@ class DatasetError(SanadError):
 class ReaderError(SanadError):
     """The trained reader is missing, damaged, of another format or made for
     another base model."""
+
+
+class LLMError(SanadError):
+    """The LLM endpoint failed: unreachable, slower than the timeout, or it
+    returned something that is not a chat completion. Composers fall back to
+    the extractive answer; the user never sees this."""

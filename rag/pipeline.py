@@ -4,11 +4,14 @@
     sanad.ensure_index()                       # build it if missing or stale
     answer = sanad.ask("كم بلغت رسوم الحجز؟")
     answer = sanad.ask("ومتى حدث ذلك؟", history=["كم بلغت رسوم الحجز؟"])
+    answer = sanad.ask("ما قصة الخلاف بين ماسك وألتمان؟", llm=True)  # needs SANAD_LLM_URL
+    for partial in sanad.stream("…", llm=True): ...  # verified sentences as the LLM writes them
     trace = sanad.run("كم بلغت رسوم الحجز؟")  # every stage's output, for evaluation and the page
 
 ``ask`` runs named stages: question (analysis) -> retrieval (hybrid chunk
 ranking) -> evidence (candidate sentences) -> decision (the reader, or the
-rules) -> composer (the answer's text and citations).
+rules) -> composer (the answer's text and citations: quoted by default, or
+written by an LLM and verified sentence by sentence, rag/generative.py).
 
 Live updates: the index a question is answered from is one immutable
 ``Snapshot`` (generation, index, sentence table), taken once per question.
@@ -25,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from . import decision as d
 from . import build as bx
@@ -37,7 +40,10 @@ from .decision import Decider, Decision, ReaderDecider, RuleDecider
 from .embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale, SanadError
 from .evidence import Evidence, SentenceTable, gather
+from .generative import LLMComposer, windows
+from .llm import ChatClient
 from .question import Question, analyze, clean
+from .reader import Reader
 from .retrieval import Hit, search
 from .settings import AnswerSettings
 from .sources import Source, source_date
@@ -100,6 +106,8 @@ class Sanad:
         self._recent: dict[str, Mapping[str, Source]] = {}  # generation -> its sources
         self._skipped: set[str] = set()  # damaged generations not to try again
         self._lock = threading.Lock()
+        self._chat: ChatClient | None = None  # the LLM endpoint's client, made on first use
+        self._verifier: Reader | None = None  # verifies generated sentences when the rules decide
 
     @classmethod
     def over(cls, index: ix.Index, config: Config | None = None, embedder=None,
@@ -238,11 +246,63 @@ class Sanad:
         dated = sorted((s for s in by_title if source_date(s)), key=source_date, reverse=True)
         return [(s, counts.get(s.id, 0)) for s in dated + [s for s in by_title if not source_date(s)]]
 
-    def ask(self, question: str, history: Sequence[str] = ()) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), llm: bool = False) -> Answer:
         """Answer from the sources, or refuse. ``history`` holds the earlier
         questions of the conversation, oldest first; a follow-up ("ومتى حدث
-        ذلك؟") is retrieved together with the question it follows."""
-        return self.run(question, history).answer
+        ذلك؟") is retrieved together with the question it follows. ``llm``:
+        let the configured LLM write the answer (LLMError when none is)."""
+        trace = self.run(question, history)
+        if not llm:
+            return trace.answer
+        answer = trace.answer
+        for answer in self._generate(trace, streamed=False):
+            pass
+        return answer
+
+    def stream(self, question: str, history: Sequence[str] = (), llm: bool = True) -> Iterator[Answer]:
+        """``ask``, as answers that grow while the LLM writes: each adds a
+        verified sentence; the last is the final answer. Without ``llm``, one
+        answer."""
+        trace = self.run(question, history)
+        if not llm:
+            yield trace.answer
+            return
+        yield from self._generate(trace, streamed=True)
+
+    @property
+    def llm_enabled(self) -> bool:
+        """Whether an LLM endpoint is configured (SANAD_LLM_URL)."""
+        return bool(self.config.llm_url)
+
+    def _generate(self, trace: Trace, streamed: bool) -> Iterator[Answer]:
+        chat = self._chat = self._chat or ChatClient.from_config(self.config)  # LLMError when none is configured
+        base = trace.answer
+        if base.refused or trace.question is None:
+            yield base
+            return
+        composer = LLMComposer(chat, self._reader_scores, names=frozenset(self.table.aliases.values()),
+                               max_passages=self.config.llm_passages)
+        t0 = time.perf_counter()
+        more = windows(self.table, trace.evidence, self.config.llm_passages)  # neighbours the reader did not need
+        parts = composer.stream(trace.question, trace.decision, more) if streamed else \
+            iter([composer.compose(trace.question, trace.decision, more)])
+        for answer in parts:
+            spent = (time.perf_counter() - t0) * 1000
+            timings = {**base.timings_ms, "llm": spent, "total": base.timings_ms.get("total", 0.0) + spent}
+            yield replace(answer, generation=base.generation, truncated=base.truncated, timings_ms=timings)
+
+    def _reader_scores(self, statement: str, passages: Sequence[str]) -> list[float]:
+        """The reader's probability for ``statement`` against each passage."""
+        reader = getattr(self.decider, "reader", None)
+        if reader is None:  # the rules decide: verification still needs the reader
+            if self._verifier is None:
+                verifier = Reader(cache_dir=self.config.cache_dir)
+                verifier.check()
+                self._verifier = verifier
+            reader = self._verifier
+        with threads.answering():
+            readings = reader.read(statement, list(passages))
+        return [r.p_answer for r in readings]
 
     def run(self, question: str, history: Sequence[str] = ()) -> Trace:
         """``ask``, returning what every stage produced."""

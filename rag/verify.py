@@ -1,0 +1,180 @@
+"""Checking what a generative composer writes, sentence by sentence. Pure
+functions, apart from the support check they are given.
+
+An LLM's answer is split into statements, each with the passage numbers it
+cites (``[2]``, ``[1، 3]``). A statement reaches the user only if
+
+1. it cites at least one passage, and every number it cites exists;
+2. every fact in it that a reader could check by eye (a number, an amount
+   word such as "ملياري", a month, a Latin-script name, a name the articles
+   gloss in both scripts) occurs in the passages it cites, after Arabic
+   normalization (digits unified, as for matching: rag/text.py);
+3. at least one cited passage supports it: the passage holds most of its
+   words (``grounded``: share of its content words found in the passage,
+   with the tolerance of rag/grounding.py's matching) and the reader
+   (rag/reader.py) does not judge the pair unrelated.
+
+The reader was trained on questions, not statements: on ten statements about
+one passage (2026-12-02) true ones scored 0.39-0.53 and false ones 0.24-0.45,
+against its question threshold of 0.56. Word coverage separates better (true
+0.88-1.0, invented details 0.29-0.6) but cannot see a changed name or a
+negation; names and numbers are the fact check's, and the reader's floor
+catches the rest it can ("استلم ألتمان السيارة بعد أسبوع": coverage 1.0, reader
+0.34). Both floors were set on those ten statements: a small sample, so the
+dev-set run in EVALUATION.md is the measure.
+
+What fails is dropped and logged by the composer, never shown.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Collection, Sequence
+
+from .grounding import _MONTHS, _NUMBER_WORDS, TermSet
+from .text import normalize, tokenize
+
+MIN_GROUNDED = 0.8  # share of a statement's content words its passage must hold
+MIN_READER = 0.35  # the reader's probability for (statement, passage) below which they are unrelated
+
+# A citation marker: [1], [1، 3], [1, 2], [١] (\d is any script's digit; int() reads them all).
+# The statement's own text is kept as written: digits are unified only to match facts.
+_MARKER = re.compile(r"\[\s*\d+(?:\s*[,،]\s*\d+)*\s*\]")
+_MARKERISH = re.compile(r"^[\s\[\]\d\u0660-\u0669,،]*$")  # what may still be a marker being written
+# A statement ends at . ! ? ؟ … (not inside 97.4) or a line break; the markers right after belong to it.
+_END = re.compile(r"(?:(?<!\d)[.!?؟…]+(?!\d)|(?<=\d)[.!?؟…]+(?=\s|$|\[))[\"'”»)]*|\n+")
+_FOLLOWING_MARKERS = re.compile(r"(?:\s*" + _MARKER.pattern + r")+")
+_LEAD = re.compile(r"^[\s\-*•#>]+")
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_LATIN = re.compile(r"[A-Za-z][A-Za-z0-9\-.&']*[A-Za-z0-9]|[A-Za-z]")
+_WORD = re.compile(r"[^\W\d_]+")
+_CLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ف", "ب", "ل")
+_AMOUNTS = tuple(sorted(_NUMBER_WORDS, key=len, reverse=True))
+_MONTH_NAMES = frozenset(_MONTHS)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """One statement as the LLM wrote it: its text without markers, and the
+    passage numbers it cites, in order."""
+
+    text: str
+    cited: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str  # "supported", or why it was dropped
+    supported_by: tuple[int, ...] = ()  # the cited passages that hold it up
+
+
+def split(text: str, final: bool = True) -> list[Draft]:
+    """The statements of ``text``. While an answer is still streaming
+    (``final=False``), only the statements known to be complete: the last
+    piece may still grow, and so may the markers after a full stop."""
+    pieces: list[str] = []
+    start = 0
+    for m in _END.finditer(text):
+        if m.start() < start:  # inside markers already taken
+            continue
+        end = m.end()
+        if m.group().strip():  # a full stop: the markers right after it are this statement's
+            markers = _FOLLOWING_MARKERS.match(text, end)
+            end = markers.end() if markers else end
+        if end > start:
+            pieces.append(text[start:end])
+        start = end
+    tail = text[start:]
+    if not final:
+        # the last piece may still grow, and so may the markers after its full stop ("... دولار. [")
+        if _MARKERISH.match(tail) and pieces:
+            pieces.pop()
+        tail = ""
+    if tail.strip():
+        pieces.append(tail)
+    return [d for d in (_draft(p) for p in pieces) if d.text]
+
+
+def _draft(piece: str) -> Draft:
+    cited: list[int] = []
+    for m in _MARKER.finditer(piece):
+        for n in re.findall(r"\d+", m.group()):
+            if int(n) not in cited:
+                cited.append(int(n))
+    body = _MARKER.sub(" ", piece)
+    body = _LEAD.sub("", body)
+    body = re.sub(r"\s+([.!?؟…،,:;])", r"\1", re.sub(r"\s+", " ", body)).strip()
+    return Draft(body, tuple(cited))
+
+
+def _bare(word: str) -> str:
+    for c in _CLITICS:
+        if word.startswith(c) and len(word) - len(c) >= 2:
+            return word[len(c):]
+    return word
+
+
+def facts(text: str, names: Collection[str] = ()) -> set[str]:
+    """What in ``text`` can be checked against a passage by its form:
+    numbers (digits unified, thousands commas dropped), amount words, months,
+    Latin-script names, and Arabic words found in ``names`` (normalized)."""
+    norm = normalize(text)
+    out = {"#" + n.replace(",", "") for n in _NUMBER.findall(norm)}
+    out |= {"@" + w.casefold() for w in _LATIN.findall(text)}
+    for word in _WORD.findall(norm):
+        bare = _bare(word)
+        amount = next((a for a in _AMOUNTS if bare.startswith(a) and len(bare) - len(a) <= 3), None)
+        if amount is not None:
+            out.add("~" + bare)
+        elif bare in _MONTH_NAMES or word in _MONTH_NAMES:
+            out.add("~" + (word if word in _MONTH_NAMES else bare))
+        elif word in names or bare in names:
+            out.add("~" + (word if word in names else bare))
+    return out
+
+
+def holds(fact: str, passage: str) -> bool:
+    """Whether ``passage`` states the fact (as ``facts`` names it)."""
+    norm = normalize(passage)
+    kind, value = fact[0], fact[1:]
+    if kind == "#":
+        return value in {n.replace(",", "") for n in _NUMBER.findall(norm)}
+    if kind == "@":
+        return value in {w.casefold() for w in _LATIN.findall(passage)}
+    words = TermSet.of(_bare(w) for w in _WORD.findall(norm))
+    return words.has(value) or value in {_bare(w) for w in _WORD.findall(norm)}
+
+
+def grounded(statement: str, passage: str) -> float:
+    """The share of ``statement``'s content words (stemmed, no stop words)
+    that ``passage`` holds, matched as question words are (rag/grounding.py)."""
+    terms = tokenize(statement)
+    if not terms:
+        return 0.0
+    words = TermSet.of(tokenize(passage))
+    return sum(words.has(t) for t in terms) / len(terms)
+
+
+def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence[str]], Sequence[float]],
+          names: Collection[str] = ()) -> Verdict:
+    """Whether ``draft`` may reach the user. ``passages[n - 1]`` is passage
+    ``n``; ``reader(statement, cited_texts)`` gives the reader's probability
+    for each."""
+    if not draft.cited:
+        return Verdict(False, "no citation")
+    if any(not 1 <= n <= len(passages) for n in draft.cited):
+        return Verdict(False, f"cites a passage that does not exist ({list(draft.cited)})")
+    cited = [passages[n - 1] for n in draft.cited]
+    missing = sorted(f[1:] for f in facts(draft.text, names) if not any(holds(f, p) for p in cited))
+    if missing:
+        return Verdict(False, f"not in the cited passages: {', '.join(missing)}")
+    judged = [p >= MIN_READER and grounded(draft.text, text) >= MIN_GROUNDED
+              for p, text in zip(reader(draft.text, cited), cited)]
+    backing = tuple(n for n, ok in zip(draft.cited, judged) if ok)
+    if not backing:
+        return Verdict(False, "no cited passage supports it")
+    # a passage that holds one of its facts stays cited even if the reader judged another one
+    needed = {n for n, p in zip(draft.cited, cited) if any(holds(f, p) for f in facts(draft.text, names))}
+    return Verdict(True, "supported", tuple(n for n in draft.cited if n in backing or n in needed))

@@ -1,0 +1,87 @@
+"""Checks on generated sentences (rag/verify.py): pure, no model."""
+import pytest
+
+from rag import verify
+from rag.verify import Draft, check, facts, grounded, holds, split
+
+PASSAGE = ("أعلنت إنفيديا أنها ضخت ملياري دولار في جولة تمويل xAI، التي بلغت 20 مليار دولار في يناير 2026، "
+           "وقال إيلون ماسك إن الشركة ستبني أكبر حاسوب في العالم.")
+OTHER = "قال سام ألتمان إن OpenAI لن تُباع، ورفض عرضًا بقيمة 97.4 مليار دولار."
+
+
+def always(p: float):
+    return lambda statement, passages: [p] * len(passages)
+
+
+def test_split_keeps_markers_with_their_sentence_wherever_they_stand():
+    text = "ضخت إنفيديا ملياري دولار [1]. وقال ماسك إن الشركة ستبني حاسوبًا. [2][3] بلغ العرض ٩٧٫٤ مليار دولار [١، ٢]"
+    assert split(text) == [Draft("ضخت إنفيديا ملياري دولار.", (1,)),
+                           Draft("وقال ماسك إن الشركة ستبني حاسوبًا.", (2, 3)),
+                           Draft("بلغ العرض ٩٧٫٤ مليار دولار", (1, 2))]  # shown as written
+
+
+def test_split_does_not_cut_decimals_and_strips_list_bullets():
+    assert split("- بلغ العرض 97.4 مليار [2]\n- قال ماسك ذلك [1]") == [
+        Draft("بلغ العرض 97.4 مليار", (2,)), Draft("قال ماسك ذلك", (1,))]
+
+
+@pytest.mark.parametrize("cut", range(1, 60))
+def test_while_streaming_only_complete_statements_come_out_and_never_change(cut):
+    text = "ضخت إنفيديا ملياري دولار. [1] وقال ماسك إن الشركة ستبني حاسوبًا [2]. انتهى"
+    partial = split(text[:cut], final=False)
+    assert partial == split(text)[:len(partial)]
+    assert len(partial) <= 2
+
+
+def test_a_full_stop_followed_by_a_marker_still_being_written_waits_for_it():
+    assert split("ضخت إنفيديا ملياري دولار. [", final=False) == []
+    assert split("ضخت إنفيديا ملياري دولار. [1] و", final=False) == [Draft("ضخت إنفيديا ملياري دولار.", (1,))]
+
+
+def test_facts_unify_digits_and_name_amounts_months_and_latin_names():
+    found = facts("ضخت Nvidia ملياري دولار في يناير ٢٠٢٦ لشركة ماسك", names={"ماسك"})
+    assert found == {"@nvidia", "~ملياري", "~يناير", "#2026", "~ماسك"}
+    assert all(holds(f, PASSAGE.replace("إنفيديا", "Nvidia")) for f in found)
+
+
+@pytest.mark.parametrize("fact", ["#21", "#2025", "~مليون", "~فبراير", "@openai"])
+def test_a_fact_the_passage_lacks_does_not_hold(fact):
+    assert not holds(fact, PASSAGE)
+
+
+def test_a_number_inside_a_longer_number_does_not_count():
+    assert not holds("#20", "في عام 2026") and holds("#20", "بلغت 20 مليار")
+
+
+def test_check_keeps_a_supported_statement_and_names_its_passage():
+    verdict = check(Draft("ضخت إنفيديا ملياري دولار في جولة تمويل xAI.", (2,)), [OTHER, PASSAGE], always(0.5))
+    assert verdict.ok and verdict.supported_by == (2,)
+
+
+@pytest.mark.parametrize("draft, reason", [
+    (Draft("ضخت إنفيديا ملياري دولار.", ()), "no citation"),
+    (Draft("ضخت إنفيديا ملياري دولار.", (3,)), "does not exist"),
+    (Draft("ضخت إنفيديا ثلاثة مليارات دولار.", (1,)), "not in the cited passages"),
+    (Draft("ضخت إنفيديا 25 مليار دولار في جولة تمويل xAI.", (1,)), "not in the cited passages: 25"),
+    (Draft("رفض ألتمان عرضًا بقيمة 97.4 مليار دولار.", (1,)), "not in the cited passages"),  # wrong passage
+    (Draft("ستبني الشركة أكبر مصنع سيارات في أوروبا وأفريقيا.", (1,)), "no cited passage supports it"),
+])
+def test_check_drops(draft, reason):
+    verdict = check(draft, [PASSAGE, OTHER], always(0.9), names={"التمان", "ماسك"})
+    assert not verdict.ok and reason in verdict.reason
+
+
+def test_the_reader_can_veto_a_statement_made_of_the_passage_s_words():
+    draft = Draft("قال إيلون ماسك إن الشركة ستبني أكبر حاسوب في العالم.", (1,))
+    assert check(draft, [PASSAGE], always(verify.MIN_READER)).ok
+    assert not check(draft, [PASSAGE], always(verify.MIN_READER - 0.01)).ok
+
+
+def test_a_name_the_index_knows_must_be_in_the_cited_passage():
+    draft = Draft("قال سام ألتمان إن الشركة ستبني أكبر حاسوب في العالم.", (1,))
+    assert not check(draft, [PASSAGE], always(0.9), names={"التمان"}).ok
+
+
+def test_grounded_is_the_share_of_words_the_passage_holds():
+    assert grounded("ضخت إنفيديا ملياري دولار", PASSAGE) == 1.0
+    assert grounded("اشترت تويوتا مصنعًا", PASSAGE) == 0.0
