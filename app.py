@@ -257,7 +257,7 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
                         for q in EXAMPLES]
             clear = gr.Button("محادثة جديدة", elem_id="clear", size="sm", variant="secondary")
         if sanad.llm_enabled and not unavailable:  # only when an endpoint is configured
-            switch = gr.Checkbox(False, label=LLM_SWITCH, elem_id="llm-switch", rtl=True)
+            switch = gr.Checkbox(False, label=LLM_SWITCH, elem_id="llm-switch")
             switch.change(lambda on: bool(on), switch, llm_on, queue=False, api_name=False)
         gr.Markdown("كل إجابة اقتباس حرفي من المقالات؛ انقر رقم المصدر [1] لترى المقطع في سياقه.", rtl=True)
         if not unavailable:

@@ -114,3 +114,42 @@ def test_two_users_at_once_get_their_own_answers(app_server, browser):
     text_b = wait_reply(b, 1, ".sources").inner_text()
     assert "كارولين ليفيت" in text_b and "97.4" not in text_b
     b.screenshot(path=str(ARTIFACTS / "second-user.png"))
+
+
+def test_the_llm_switch_shows_verified_written_answers(app_server, browser, tmp_path):
+    from conftest import SOURCES, start_app, stop_app
+    from llm_stub import StubLLM
+
+    page = browser.new_page(viewport={"width": 1100, "height": 1100}, locale="ar")
+    page.goto(app_server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    assert page.locator("#llm-switch").count() == 0  # no endpoint configured: no switch
+    page.close()
+
+    with StubLLM("بلغت رسوم حجز سيارة رودستر 50 ألف دولار [1]. وقد دفعها ألتمان مليون مرة [1].") as llm:
+        url, proc, log = start_app(tmp_path, SOURCES, tmp_path / "index", SANAD_LLM_URL=llm.url,
+                                   SANAD_LLM_API_KEY="sk-browser-secret")
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 1100}, locale="ar")
+            page.goto(url)
+            page.wait_for_selector("#llm-switch input", timeout=60_000)
+            page.check("#llm-switch input")
+            ask(page, "كم بلغت رسوم حجز سيارة رودستر؟")
+            reply = wait_reply(page, 1, ".written")
+            page.wait_for_function("document.querySelector('#chat .bot-row .sources') !== null", timeout=60_000)
+            written = reply.locator(".written").inner_text()
+            assert "بلغت رسوم حجز سيارة رودستر 50 ألف دولار." in written
+            assert "مليون" not in written  # the unverified sentence never reached the page
+            assert "50 ألف دولار" in reply.locator("#src-1-1 mark").inner_text()
+            assert reply.locator(".llm-note").count() == 1
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "llm-answer.png"), full_page=True)
+
+            page.uncheck("#llm-switch input")  # off again: quoted answers
+            ask(page, "كم بلغت رسوم حجز سيارة رودستر؟")
+            reply = wait_reply(page, 2, ".sources")
+            assert reply.locator(".written").count() == 0 and reply.locator(".quote").count() >= 1
+            assert len(llm.requests) == 1
+        finally:
+            stop_app(proc, log)
+        assert "sk-browser-secret" not in (tmp_path / "app.log").read_text()

@@ -61,3 +61,19 @@ def test_ray_flag():
     assert address(["--ray"]) == "local"
     assert address(["--ray"], {"SANAD_RAY_ADDRESS": "auto"}) == "auto"
     assert address(["--ray", "10.0.0.5:6379"], {"SANAD_RAY_ADDRESS": "auto"}) == "10.0.0.5:6379"
+
+
+def test_llm_settings_come_from_the_environment_and_the_key_is_never_shown():
+    c = Config.load(env={"SANAD_LLM_URL": "https://llm.example/v1", "SANAD_LLM_API_KEY": "sk-hidden",
+                         "SANAD_LLM_TIMEOUT": "12.5", "SANAD_LLM_MODEL": "qwen"})
+    assert (c.llm_url, c.llm_model, c.llm_timeout, c.llm_api_key) == ("https://llm.example/v1", "qwen", 12.5,
+                                                                      "sk-hidden")
+    assert "sk-hidden" not in repr(c)
+
+
+@pytest.mark.parametrize("values", [{"llm_url": "file:///etc/passwd"}, {"llm_url": "http://u:pw@h/v1"},
+                                    {"llm_url": "http://h/v1?token=abc"}, {"llm_timeout": "0"},
+                                    {"llm_passages": "0"}])
+def test_bad_llm_settings_are_refused(values):
+    with pytest.raises(ConfigError):
+        Config.load(env={}, **values)
