@@ -9,7 +9,8 @@ cites (``[2]``, ``[1، 3]``). A statement reaches the user only if
    word such as "ملياري", a month, a Latin-script name, a name the articles
    gloss in both scripts) occurs in the passages it cites, after Arabic
    normalization (digits unified, as for matching: rag/text.py);
-3. at least one cited passage supports it: the passage holds most of its
+3. at least one cited passage supports it: the passage holds every word of
+   it that the question also uses (``unasked``) and most of its other
    words (``grounded``: share of its content words found in the passage,
    with the tolerance of rag/grounding.py's matching) and the reader
    (rag/reader.py) does not judge the pair unrelated.
@@ -157,11 +158,22 @@ def grounded(statement: str, passage: str) -> float:
     return sum(words.has(t) for t in terms) / len(terms)
 
 
+def unasked(statement: str, passage: str, question: str) -> list[str]:
+    """The question's words that ``statement`` uses and ``passage`` lacks.
+    A near miss: asked "كم كان السعر الكامل لسيارة رودستر؟" over a passage on
+    the reservation fee, "سعر سيارة رودستر 50 ألف دولار" holds five of its six
+    words, and the sixth is the very thing asked (seen on the development set)."""
+    asked = TermSet.of(tokenize(question))
+    words = TermSet.of(tokenize(passage))
+    return [t for t in tokenize(statement) if asked.has(t) and not words.has(t)]
+
+
 def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence[str]], Sequence[float]],
-          names: Collection[str] = ()) -> Verdict:
+          names: Collection[str] = (), question: str = "") -> Verdict:
     """Whether ``draft`` may reach the user. ``passages[n - 1]`` is passage
     ``n``; ``reader(statement, cited_texts)`` gives the reader's probability
-    for each."""
+    for each; a statement may not use a word of ``question`` that its passage
+    lacks (``unasked``)."""
     if not draft.cited:
         return Verdict(False, "no citation")
     if any(not 1 <= n <= len(passages) for n in draft.cited):
@@ -171,6 +183,7 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     if missing:
         return Verdict(False, f"not in the cited passages: {', '.join(missing)}")
     judged = [p >= MIN_READER and grounded(draft.text, text) >= MIN_GROUNDED
+              and not (question and unasked(draft.text, text, question))
               for p, text in zip(reader(draft.text, cited), cited)]
     backing = tuple(n for n, ok in zip(draft.cited, judged) if ok)
     if not backing:

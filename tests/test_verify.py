@@ -85,3 +85,12 @@ def test_a_name_the_index_knows_must_be_in_the_cited_passage():
 def test_grounded_is_the_share_of_words_the_passage_holds():
     assert grounded("ضخت إنفيديا ملياري دولار", PASSAGE) == 1.0
     assert grounded("اشترت تويوتا مصنعًا", PASSAGE) == 0.0
+
+
+def test_a_statement_may_not_use_a_question_word_its_passage_lacks():
+    fee = "حجز ألتمان سيارة رودستر عام 2018 مقابل رسوم حجز بلغت 50 ألف دولار."
+    near_miss = Draft("سعر سيارة رودستر 50 ألف دولار.", (1,))
+    assert verify.unasked(near_miss.text, fee, "كم كان السعر الكامل لسيارة رودستر؟") == ["سعر"]
+    assert not check(near_miss, [fee], always(0.9), question="كم كان السعر الكامل لسيارة رودستر؟").ok
+    assert check(Draft("بلغت رسوم حجز سيارة رودستر 50 ألف دولار.", (1,)), [fee], always(0.9),
+                 question="كم بلغت رسوم حجز سيارة رودستر؟").ok
