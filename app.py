@@ -14,11 +14,11 @@ import time
 import gradio as gr
 
 from rag import Config, ReaderError, SanadError
-from rag.answer import LLM, Answer, context_bounds
-from rag.display import prose
+from rag.answer.compose import LLM, Answer, context_bounds
+from rag.ingest.display import prose
 from rag.pipeline import MAX_QUESTION_CHARS, Sanad
-from rag.question import clean
-from rag.sources import source_date, source_url
+from rag.answer.question import clean
+from rag.ingest.sources import source_date, source_url
 
 log = logging.getLogger("sanad.app")
 
@@ -145,7 +145,7 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
     one), then the quoted sentences with the short answer highlighted inside
     its quote, then the sources. ``upto`` words of the quotes, for streaming;
     the sources appear with the full text. Passages are shown as prose
-    (rag/display.py: no Markdown markup); every piece of text is escaped."""
+    (rag/ingest/display.py: no Markdown markup); every piece of text is escaped."""
     if answer.refused:
         out = f"<div class='refusal'>{_text(answer.answer)}</div>"
         if answer.related:

@@ -11,7 +11,7 @@ depend on the model: scanning, chunking, sentence spans, BM25, FAISS, the
 chunk store and the manifest. Each step runs in its own process (wall time,
 peak RSS):
 
-1. the full build (``rag.index.build``) and the index's size on disk (the
+1. the full build (``rag.index.index.build``) and the index's size on disk (the
    live generation and its store);
 2. adding ``--add`` new articles and building again (their rows appended to
    the store, the FAISS graphs grown, BM25 recomputed from stored counts);
@@ -69,7 +69,7 @@ class StandIn:
 
 
 def sentences() -> list[str]:
-    from rag.sentences import split_sentences
+    from rag.ingest.sentences import split_sentences
 
     texts = [p.read_text(encoding="utf-8").split("---", 2)[-1] for p in (ROOT / "sources").glob("*.md")]
     for name in ("arcd-test.json", "tydiqa-goldp-dev-arabic.json"):
@@ -100,8 +100,8 @@ def config(work: Path):
 
 
 def step_build(work: Path) -> dict:
-    from rag import index as ix
-    from rag import build as bx
+    from rag.index import index as ix
+    from rag.index import build as bx
 
     t = time.perf_counter()
     report = bx.build(config(work), StandIn())
@@ -114,10 +114,10 @@ def step_build(work: Path) -> dict:
 
 
 def step_query(work: Path, queries: int) -> dict:
-    from rag.evidence import SentenceTable, gather
-    from rag import index as ix
-    from rag.question import analyze
-    from rag.retrieval import search
+    from rag.answer.evidence import SentenceTable, gather
+    from rag.index import index as ix
+    from rag.answer.question import analyze
+    from rag.index.retrieval import search
 
     t = time.perf_counter()
     index = ix.load(config(work), check_sources=False)

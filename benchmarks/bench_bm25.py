@@ -1,4 +1,4 @@
-"""BM25 (rag/bm25.py, on bm25s) at archive scale: build time, size on disk,
+"""BM25 (rag/index/bm25.py, on bm25s) at archive scale: build time, size on disk,
 load time and query time, from 10k to 1M chunks.
 
     python benchmarks/bench_bm25.py [--sizes 10000,100000,1000000] [--queries 300]
@@ -62,7 +62,7 @@ def vocabulary() -> tuple[list[str], np.ndarray, float]:
 
 def build(size: int, folder: Path) -> None:
     """In this process: draw ``size`` chunks, index, save; print a JSON line."""
-    from rag.bm25 import BM25
+    from rag.index.bm25 import BM25
 
     words, p, _ = vocabulary()
     rng = np.random.default_rng(size)
@@ -82,7 +82,7 @@ def build(size: int, folder: Path) -> None:
 
 def serve(folder: Path, queries: int) -> None:
     """In this process: load memory-mapped, time single queries; print a JSON line."""
-    from rag.bm25 import BM25
+    from rag.index.bm25 import BM25
 
     words, p, _ = vocabulary()
     rng = np.random.default_rng(7)

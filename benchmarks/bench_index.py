@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from rag import index as ix
-from rag import build as bx
-from rag.chunking import chunk_sources
+from rag.index import index as ix
+from rag.index import build as bx
+from rag.ingest.chunking import chunk_sources
 from rag.config import Config
-from rag.embedding import SentenceTransformerEmbedder
-from rag.sources import scan_sources
+from rag.index.embedding import SentenceTransformerEmbedder
+from rag.ingest.sources import scan_sources
 
 QUERIES = [
     "كم بلغت رسوم حجز سيارة رودستر؟", "متى شارك ماسك في تأسيس OpenAI؟", "من هي المتحدثة باسم البيت الأبيض؟",

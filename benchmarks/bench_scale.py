@@ -84,7 +84,7 @@ def peak_rss_mb() -> float:
 def work_build(n: int, factory: str, path: str) -> dict:
     import faiss
 
-    from rag import ann
+    from rag.index import ann
 
     vectors = corpus(n)
     kind = factory.split(",")[0].rstrip("0123456789").lower()  # "Flat" -> flat, "IVF256,..." -> ivf
@@ -111,7 +111,7 @@ def work_truth(n: int, count: int, path: str) -> dict:
 def work_search(n: int, count: int, path: str, truth: str, params: list[str]) -> dict:
     import faiss
 
-    from rag import ann
+    from rag.index import ann
 
     index = faiss.read_index(path)
     loaded_rss = peak_rss_mb()
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
         print(json.dumps({"build": work_build, "truth": work_truth, "search": work_search}[name](*rest)))
         return 0
 
-    from rag import ann
+    from rag.index import ann
 
     args.work.mkdir(parents=True, exist_ok=True)
     results = json.loads(args.out.read_text()) if args.out.exists() else {}

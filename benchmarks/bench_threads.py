@@ -23,7 +23,7 @@ from pathlib import Path
 from rag import threads
 from rag.config import Config
 from rag.pipeline import Sanad
-from rag.sentences import split_sentences
+from rag.ingest.sentences import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"

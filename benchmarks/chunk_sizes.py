@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunking import ChunkSettings, chunk_sources
+from rag.ingest.chunking import ChunkSettings, chunk_sources
 from rag.config import Config
-from rag.embedding import SentenceTransformerEmbedder
-from rag.sources import Source
+from rag.index.embedding import SentenceTransformerEmbedder
+from rag.ingest.sources import Source
 
 SETTINGS = [(300, 50), (500, 75), (700, 0), (700, 100), (1000, 150), (1500, 200)]
 BUDGET = 2000

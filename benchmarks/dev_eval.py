@@ -3,7 +3,7 @@ side by side, per split and style, with every miss shown.
 
     python benchmarks/dev_eval.py [--dev eval/dev.jsonl] [--show] [--sweep]
 
-Scores each question the way tests/test_dev_set.py does (rag.evalsets.correct).
+Scores each question the way tests/test_dev_set.py does (rag.eval.evalsets.correct).
 Both deciders read the same trace of each question (Sanad.run). --sweep
 shows how the reader's threshold would do on the tune split only; the
 threshold Sanad uses is chosen by `rag train-reader` on held-out training
@@ -17,9 +17,9 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from rag import evalsets
+from rag.eval import evalsets
 from rag.config import Config
-from rag.decision import RuleDecider, decide
+from rag.answer.decision import RuleDecider, decide
 from rag.pipeline import Sanad
 
 

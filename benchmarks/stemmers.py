@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.bm25 import BM25
+from rag.index.bm25 import BM25
 from rag.text import normalize, stem, tokenize
 
 

@@ -2,11 +2,11 @@
 
 ``import rag`` is cheap: torch, FAISS and the embedding model load on first use.
 """
-from .chunking import Chunk, ChunkSettings
+from .ingest.chunking import Chunk, ChunkSettings
 from .config import Config
 from .errors import (ConfigError, IndexCorrupt, IndexLocked, IndexMissing, IndexStale, ModelError, ReaderError,
                      SanadError, SourceError)
-from .sources import Source
+from .ingest.sources import Source
 
 __version__ = "0.1.0"
 

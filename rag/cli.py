@@ -52,8 +52,8 @@ def _progress_bars(labels: dict[str, tuple[str, str]]):
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .embedding import SentenceTransformerEmbedder
-    from .build import build
+    from .index.embedding import SentenceTransformerEmbedder
+    from .index.build import build
 
     config = _config(args)
     embedder = SentenceTransformerEmbedder.from_config(config)
@@ -69,7 +69,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _watch(config: Config, embedder, interval: float) -> int:
-    from .build import watch
+    from .index.build import watch
 
     print(f"Watching {config.sources_dir} every {interval:g} s; Ctrl-C stops.", file=sys.stderr)
     try:
@@ -94,7 +94,7 @@ def _print_build(report) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .index import current_generation, load
+    from .index.index import current_generation, load
 
     config = _config(args)
     index = load(config)  # raises IndexMissing / IndexStale / IndexCorrupt with the details
@@ -176,9 +176,9 @@ EVAL_STAGES = {"index": ("Indexing", "chunk"), "langchain": ("LangChain store", 
 def cmd_eval(args: argparse.Namespace) -> int:
     import shlex
 
-    from .evalsets import load as load_evalset
-    from .evaluate import SYSTEMS, EvalOptions, evaluate, work_dir_for
-    from .report import write_report
+    from .eval.evalsets import load as load_evalset
+    from .eval.evaluate import SYSTEMS, EvalOptions, evaluate, work_dir_for
+    from .eval.report import write_report
 
     config = Config.load(model=args.model, reader=args.reader)
     dataset = load_evalset(args.dataset)  # DatasetError: one line, before the model loads
@@ -218,7 +218,7 @@ def _training_files(args: argparse.Namespace) -> tuple[Path, ...] | None:
 
 
 def cmd_train_reader(args: argparse.Namespace) -> int:
-    from .train_reader import TrainOptions, train
+    from .eval.train_reader import TrainOptions, train
 
     data = _training_files(args)
     if data is None:
@@ -247,7 +247,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from .train_reader import CalibrateOptions, calibrate
+    from .eval.train_reader import CalibrateOptions, calibrate
 
     data = _training_files(args)
     if data is None:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import parse_qsl, urlsplit
 
-from . import ann
-from .chunking import ChunkSettings
+from .index import ann
+from .ingest.chunking import ChunkSettings
 from .errors import ConfigError
 
 # The default embedding model: multilingual-e5-small, carried 4-bit inside the
@@ -36,7 +36,7 @@ class Config:
     chunking: ChunkSettings = ChunkSettings()
     batch_size: int = 16
     # FAISS index type: "auto" picks exact search for small corpora and HNSW
-    # past rag.ann.FLAT_MAX chunks (BENCHMARKS.md, "Scale").
+    # past rag.index.ann.FLAT_MAX chunks (BENCHMARKS.md, "Scale").
     ann: str = "auto"
     # The web page: loopback only unless configured; no public share link.
     host: str = "127.0.0.1"
@@ -50,13 +50,13 @@ class Config:
     # The app looks for a new index generation (made by `rag index`) this often,
     # and answers from it without a restart; 0 turns live updates off.
     reload_seconds: float = 2.0
-    # Embed index builds on a Ray cluster (rag/ray_embedding.py): None builds
+    # Embed index builds on a Ray cluster (rag/index/ray_embedding.py): None builds
     # here; "local" starts a private Ray instance, "auto" joins the cluster
     # running on this machine, "HOST:PORT" joins that head. ray_actors: how
     # many embedding actors (0: one per CPU of the cluster).
     ray_address: str | None = None
     ray_actors: int = 0
-    # Optional generative answers (rag/generative.py): an OpenAI-compatible
+    # Optional generative answers (rag/answer/generative.py): an OpenAI-compatible
     # chat-completions endpoint (llama.cpp server, vLLM, Ollama, a hosted API).
     # Off (None) by default; the extractive composer is the default and the fallback.
     llm_url: str | None = None  # base URL, e.g. http://127.0.0.1:8080/v1

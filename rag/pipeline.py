@@ -11,7 +11,7 @@
 ``ask`` runs named stages: question (analysis) -> retrieval (hybrid chunk
 ranking) -> evidence (candidate sentences) -> decision (the reader, or the
 rules) -> composer (the answer's text and citations: quoted by default, or
-written by an LLM and verified sentence by sentence, rag/generative.py).
+written by an LLM and verified sentence by sentence, rag/answer/generative.py).
 
 Live updates: the index a question is answered from is one immutable
 ``Snapshot`` (generation, index, sentence table), taken once per question.
@@ -30,23 +30,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-from . import decision as d
-from . import build as bx
-from . import index as ix
+from .answer import decision as d
+from .index import build as bx
+from .index import index as ix
 from . import threads
-from .answer import Answer, Citation, Composer, ExtractiveComposer, surrounding
+from .answer.compose import Answer, Citation, Composer, ExtractiveComposer, surrounding
 from .config import Config
-from .decision import Decider, Decision, ReaderDecider, RuleDecider
-from .embedding import SentenceTransformerEmbedder
+from .answer.decision import Decider, Decision, ReaderDecider, RuleDecider
+from .index.embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale, SanadError
-from .evidence import Evidence, SentenceTable, gather
-from .generative import LLMComposer, windows
-from .llm import ChatClient
-from .question import Question, analyze, clean
-from .reader import Reader
-from .retrieval import Hit, search
-from .settings import AnswerSettings
-from .sources import Source, source_date
+from .answer.evidence import Evidence, SentenceTable, gather
+from .answer.generative import LLMComposer, windows
+from .answer.llm import ChatClient
+from .answer.question import Question, analyze, clean
+from .answer.reader import Reader
+from .index.retrieval import Hit, search
+from .answer.settings import AnswerSettings
+from .ingest.sources import Source, source_date
 
 INHERITED_WEIGHT = 0.5  # a follow-up's own words count double those it inherits
 MAX_QUESTION_CHARS = 1000  # longer input is cut here (Answer.truncated says so); the model sees 512 tokens anyway
@@ -70,7 +70,7 @@ def make_decider(config: Config) -> Decider:
     a folder), or the earlier rules (``SANAD_READER=rules``). Checks the
     reader's files and that its settings were calibrated for this
     embedding model (ReaderError otherwise); loads no weights."""
-    from .reader import DEFAULT_DIR, Reader
+    from .answer.reader import DEFAULT_DIR, Reader
 
     if config.reader == "rules":
         return RuleDecider()

@@ -53,8 +53,8 @@ class FakeReader:
     def read(self, question, windows):
         import re
 
-        from rag.question import analyze
-        from rag.reader import Reading
+        from rag.answer.question import analyze
+        from rag.answer.reader import Reading
 
         wanted = set(analyze(question).content)
         out = []
@@ -71,8 +71,8 @@ class FakeReader:
 def fake_reader_decider(model_id: str):
     """The fake reader deciding; the rules beside it with lenient cosine
     bars (the fake embedder's cosines are not calibrated)."""
-    from rag.decision import ReaderDecider
-    from rag.settings import AnswerSettings, Thresholds
+    from rag.answer.decision import ReaderDecider
+    from rag.answer.settings import AnswerSettings, Thresholds
 
     rules = Thresholds(min_dense=0, min_dense_latin=0)
     return ReaderDecider(FakeReader(), AnswerSettings(embedding_model=model_id, rules=rules))
@@ -81,9 +81,9 @@ def fake_reader_decider(model_id: str):
 def lenient_sanad(config, embedder):
     """A Sanad over the fake embedder. The fake's bag-of-words cosines are not
     calibrated, so only the lexical checks (coverage, kind of answer) decide."""
-    from rag.decision import RuleDecider
+    from rag.answer.decision import RuleDecider
     from rag.pipeline import Sanad
-    from rag.settings import Thresholds
+    from rag.answer.settings import Thresholds
 
     return Sanad(config, embedder=embedder, decider=RuleDecider(Thresholds(min_dense=0, min_dense_latin=0)))
 
@@ -91,7 +91,7 @@ def lenient_sanad(config, embedder):
 @pytest.fixture(scope="module")
 def fake_sanad(tmp_path_factory):
     """Sanad over the real sources, indexed with the fake embedder."""
-    from rag import build as bx
+    from rag.index import build as bx
 
     config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path_factory.mktemp("fake") / "index",
                          model=FakeEmbedder.model_id)
@@ -190,7 +190,7 @@ def app_server(tmp_path_factory):
 
 
 def store_file(index_dir: Path, name: str) -> Path:
-    """A file of the live generation's row store (rag/store.py)."""
+    """A file of the live generation's row store (rag/index/store.py)."""
     import json
 
     manifest = json.loads((Path(index_dir) / "current" / "manifest.json").read_text(encoding="utf-8"))

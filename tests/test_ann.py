@@ -2,7 +2,7 @@ import faiss
 import numpy as np
 import pytest
 
-from rag import ann
+from rag.index import ann
 
 
 def _unit(n, d=32, seed=0):

@@ -1,9 +1,9 @@
-from rag.answer import NOT_IN_SOURCES, ExtractiveComposer
-from rag.decision import RuleDecider
-from rag.settings import Thresholds
-from rag.evidence import Evidence
-from rag.question import analyze
-from rag.sentences import Sentence
+from rag.answer.compose import NOT_IN_SOURCES, ExtractiveComposer
+from rag.answer.decision import RuleDecider
+from rag.answer.settings import Thresholds
+from rag.answer.evidence import Evidence
+from rag.answer.question import analyze
+from rag.ingest.sentences import Sentence
 from rag.text import tokenize
 
 TEXT = ("حجز ألتمان سيارة رودستر عام 2018 مقابل رسوم حجز بلغت 50 ألف دولار. "

@@ -6,7 +6,7 @@ import pytest
 
 import app
 from conftest import SOURCES, FakeEmbedder
-from rag.answer import Answer, Citation, ShortAnswer
+from rag.answer.compose import Answer, Citation, ShortAnswer
 from rag.config import Config
 
 
@@ -114,7 +114,7 @@ def test_short_answer_text_is_escaped(sanad):
 
 
 def test_a_broken_reader_at_start_shows_its_own_notice(fake, tmp_path):
-    from rag import build as bx
+    from rag.index import build as bx
     from rag.pipeline import Sanad
 
     config = Config.load(env={}, sources_dir=SOURCES, index_dir=tmp_path / "index", model=FakeEmbedder.model_id,
@@ -128,7 +128,7 @@ def test_markdown_sources_read_as_prose_in_quotes_sources_and_related(sanad):
     """A list item of the feud overview ("- **2023: ...**: ...") quoted, shown
     in the source panel and offered as related reading, without "**", "###"
     or list dashes; its words unchanged."""
-    from rag.display import prose
+    from rag.ingest.display import prose
 
     text = sanad.index.sources["musk-altman-feud-overview"].text
     start = text.index("**2023")
@@ -152,7 +152,7 @@ def newsroom(tmp_path_factory):
     import json
     import shutil
 
-    from rag import build as bx
+    from rag.index import build as bx
     from conftest import ROOT, lenient_sanad
 
     tmp = tmp_path_factory.mktemp("newsroom")

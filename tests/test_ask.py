@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from rag.answer import EMPTY_QUESTION, NOT_A_QUESTION, UNCLEAR, Answer
+from rag.answer.compose import EMPTY_QUESTION, NOT_A_QUESTION, UNCLEAR, Answer
 from rag.pipeline import MAX_QUESTION_CHARS
 
 

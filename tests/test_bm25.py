@@ -1,6 +1,6 @@
 import numpy as np
 
-from rag.bm25 import BM25
+from rag.index.bm25 import BM25
 from rag.text import tokenize
 from conftest import SOURCES
 
@@ -60,11 +60,11 @@ def test_document_frequencies_count_documents_not_occurrences():
 
 
 def test_built_from_stored_term_counts_it_scores_as_fit():
-    """rag/store.py keeps each chunk's (term id, count) pairs; BM25 from
+    """rag/index/store.py keeps each chunk's (term id, count) pairs; BM25 from
     those, over any subset of rows in any order, equals fitting the tokens."""
     from collections import Counter
 
-    from rag.bm25 import from_terms, gather_terms
+    from rag.index.bm25 import from_terms, gather_terms
 
     texts = [line for p in sorted(SOURCES.glob("*.md")) for line in p.read_text(encoding="utf-8").splitlines()
              if line.strip()]

@@ -1,12 +1,12 @@
-"""Building the index (rag/build.py): appends, crashes, compaction, watching."""
+"""Building the index (rag/index/build.py): appends, crashes, compaction, watching."""
 import os
 
 import numpy as np
 import pytest
 
-from rag import index as ix
-from rag import build as bx
-from rag import store
+from rag.index import index as ix
+from rag.index import build as bx
+from rag.index import store
 from rag.errors import IndexLocked, IndexStale, SourceError, SanadError
 from conftest import FakeEmbedder
 
@@ -137,7 +137,7 @@ SLOW_BUILD = """
 import sys, time
 sys.path.insert(0, {tests!r})
 from conftest import FakeEmbedder
-from rag import build as bx
+from rag.index import build as bx
 from rag.config import Config
 
 class Slow(FakeEmbedder):
@@ -193,7 +193,7 @@ class _ShuffledRunner:
         self.embedder, self.fail_after = embedder, fail_after
 
     def run(self, jobs):
-        from rag.embedding import run_job
+        from rag.index.embedding import run_job
 
         for n, i in enumerate(reversed(range(len(jobs)))):
             if self.fail_after is not None and n >= self.fail_after:

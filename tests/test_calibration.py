@@ -1,4 +1,4 @@
-"""The calibration layer (rag/calibration.py): fitting, storing and deciding
+"""The calibration layer (rag/answer/calibration.py): fitting, storing and deciding
 with it, on hand-made features; no model."""
 import json
 import random
@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from rag import calibration as cal
-from rag.decision import decide
-from rag.question import analyze
-from rag.settings import AnswerSettings
+from rag.answer import calibration as cal
+from rag.answer.decision import decide
+from rag.answer.question import analyze
+from rag.answer.settings import AnswerSettings
 from test_decision import SETTINGS, candidate
 
 
@@ -165,7 +165,7 @@ def test_out_of_fold_scores_come_from_models_that_never_saw_the_group():
 
 def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
     from rag.errors import DatasetError
-    from rag.train_reader import CalibrateOptions, calibrate
+    from rag.eval.train_reader import CalibrateOptions, calibrate
 
     rows, labels = synthetic(300)
     decisions = tmp_path / "decisions.jsonl"
@@ -188,7 +188,7 @@ def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
 
 
 def test_decision_features_say_whether_the_rules_would_answer():
-    from rag.decision import RuleDecider, decision_features
+    from rag.answer.decision import RuleDecider, decision_features
 
     q = analyze("كم بلغت رسوم الحجز؟")
     cands = [candidate(0, 1, 0.9, "50 ألف دولار")]

@@ -1,7 +1,7 @@
 from hypothesis import given, settings, strategies as st
 
-from rag.chunking import ChunkSettings, chunk_source, chunk_sources, locate
-from rag.sources import Source, scan_sources
+from rag.ingest.chunking import ChunkSettings, chunk_source, chunk_sources, locate
+from rag.ingest.sources import Source, scan_sources
 from conftest import SOURCES
 
 ARABIC_WORDS = ["ماسك", "ألتمان", "الذكاءُ", "الاصطناعي", "OpenAI", "97.4", "مليار،", "دولار.", "هل؟", "نعم!",

@@ -44,7 +44,7 @@ def test_unknown_command_and_help():
 
 
 def test_import_rag_does_not_import_torch():
-    code = "import sys, rag, rag.index, rag.embedding, rag.cli; print('torch' in sys.modules, 'faiss' in sys.modules)"
+    code = "import sys, rag, rag.index.index, rag.index.embedding, rag.cli; print('torch' in sys.modules, 'faiss' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False False", out.stderr
 
@@ -53,7 +53,7 @@ def test_status_reports_missing_then_stale_index(tmp_path):
     import shutil
 
     from conftest import FakeEmbedder, SOURCES
-    from rag import build as bx
+    from rag.index import build as bx
     from rag.config import Config
 
     src = tmp_path / "src"

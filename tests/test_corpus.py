@@ -3,7 +3,7 @@ import importlib.util
 
 import pytest
 
-from rag.sources import scan_sources
+from rag.ingest.sources import scan_sources
 from conftest import ROOT, SEED, SOURCES
 
 spec = importlib.util.spec_from_file_location("importer", ROOT / "scripts" / "import_seed_articles.py")

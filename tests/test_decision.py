@@ -1,15 +1,15 @@
-"""The answer-or-refuse decision as a value (rag/decision.py), on hand-made
+"""The answer-or-refuse decision as a value (rag/answer/decision.py), on hand-made
 readings: no model."""
 import pytest
 
-from rag import decision as d
-from rag.answer import ExtractiveComposer
-from rag.decision import Candidate, decide
-from rag.evidence import Evidence
-from rag.question import analyze
-from rag.reader import Reading
-from rag.sentences import Sentence, split_sentences
-from rag.settings import AnswerSettings
+from rag.answer import decision as d
+from rag.answer.compose import ExtractiveComposer
+from rag.answer.decision import Candidate, decide
+from rag.answer.evidence import Evidence
+from rag.answer.question import analyze
+from rag.answer.reader import Reading
+from rag.ingest.sentences import Sentence, split_sentences
+from rag.answer.settings import AnswerSettings
 from rag.text import tokenize
 
 TEXT = ("حجز ألتمان سيارة رودستر عام 2018. ودفع رسوم حجز بلغت 50 ألف دولار. "

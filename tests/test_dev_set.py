@@ -7,7 +7,7 @@ not met."""
 
 import pytest
 
-from rag import evalsets
+from rag.eval import evalsets
 from rag.config import Config
 from rag.pipeline import Sanad
 from conftest import ROOT, SOURCES

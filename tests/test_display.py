@@ -1,7 +1,7 @@
-"""Stored Markdown shown as prose (rag/display.py), offsets untouched."""
+"""Stored Markdown shown as prose (rag/ingest/display.py), offsets untouched."""
 import pytest
 
-from rag.display import markup, prose
+from rag.ingest.display import markup, prose
 from conftest import SOURCES
 
 FEUD = (SOURCES / "musk-altman-feud-overview.md").read_text(encoding="utf-8")

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from rag import e5_pack
+from rag.index import e5_pack
 
 TEXTS = [
     "كم بلغت رسوم حجز سيارة رودستر؟",

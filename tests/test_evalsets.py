@@ -1,7 +1,7 @@
 import pytest
 
 from rag.errors import DatasetError
-from rag.evalsets import load
+from rag.eval.evalsets import load
 from conftest import ROOT
 
 MINI = ROOT / "tests" / "fixtures" / "mini-squad.json"

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from rag.config import Config
-from rag.evalsets import load
-from rag.evaluate import SYSTEMS, EvalOptions, evaluate
-from rag.report import write_report
+from rag.eval.evalsets import load
+from rag.eval.evaluate import SYSTEMS, EvalOptions, evaluate
+from rag.eval.report import write_report
 from conftest import ROOT, FakeLateEmbedder, fake_reader_decider
 
 MINI = ROOT / "tests" / "fixtures" / "mini-squad.json"
@@ -135,8 +135,8 @@ def test_paragraphs_are_indexed_from_memory_as_the_folder_of_files_was():
     """SQuAD paragraphs become sources without files: in the order a folder
     of '<id>.md' files was read, titled with their article, the text as given
     (stripped), every source distinct."""
-    from rag.evaluate import paragraph_sources
-    from rag.sources import SourceList
+    from rag.eval.evaluate import paragraph_sources
+    from rag.ingest.sources import SourceList
 
     evalset = load(MINI)
     sources = paragraph_sources(evalset)

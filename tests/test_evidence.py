@@ -1,9 +1,9 @@
-"""Evidence tables (rag/evidence.py): computed per sentence when asked, equal to computing them all."""
+"""Evidence tables (rag/answer/evidence.py): computed per sentence when asked, equal to computing them all."""
 import pytest
 
-from rag import index as ix
-from rag.evidence import PerItem, SentenceTable, _quotable
-from rag.grounding import TermSet
+from rag.index import index as ix
+from rag.answer.evidence import PerItem, SentenceTable, _quotable
+from rag.answer.grounding import TermSet
 from rag.text import tokenize
 
 
@@ -37,7 +37,7 @@ def test_source_coverage_reads_the_whole_article(fake_sanad, question):
     """Each candidate's article coverage is the question's coverage by every
     word of its article, so it is never below the coverage of the sentence
     with its neighbours and title."""
-    from rag.grounding import coverage
+    from rag.answer.grounding import coverage
 
     trace = fake_sanad.run(question)
     table = fake_sanad.table
@@ -54,7 +54,7 @@ def test_source_coverage_reads_the_whole_article(fake_sanad, question):
 
 
 def test_source_terms_keep_only_the_most_recently_used(fake_sanad, monkeypatch):
-    from rag import evidence
+    from rag.answer import evidence
 
     monkeypatch.setattr(evidence, "SOURCE_TERMS_KEPT", 2)
     table = SentenceTable(fake_sanad.index)

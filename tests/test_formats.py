@@ -1,16 +1,16 @@
 """Articles as newsrooms keep them: saved pages, JSONL exports, PDFs
-(rag/formats.py, rag/sources.py), on real-shaped fixtures."""
+(rag/ingest/formats.py, rag/ingest/sources.py), on real-shaped fixtures."""
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from rag import formats
-from rag import index as ix
-from rag import build as bx
+from rag.ingest import formats
+from rag.index import index as ix
+from rag.index import build as bx
 from rag.config import Config
-from rag.sources import scan_sources
+from rag.ingest.sources import scan_sources
 from conftest import ROOT, FakeEmbedder
 
 PAGE = ROOT / "tests" / "fixtures" / "formats" / "xai-funding.html"

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.grounding import TermSet, answer_type_ok, coverage, idf_weights, redundant
+from rag.answer.grounding import TermSet, answer_type_ok, coverage, idf_weights, redundant
 from rag.text import is_verbatim
 from rag.text import tokenize
 

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 import app
-from rag import index as ix
-from rag import build as bx
+from rag.index import index as ix
+from rag.index import build as bx
 from rag.errors import IndexStale
 from rag.pipeline import Sanad
 from conftest import ROOT, FakeEmbedder, lenient_sanad, store_file
@@ -92,8 +92,8 @@ import json, sys, time
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from conftest import FakeLateEmbedder
-from rag import index as ix
-from rag import build as bx
+from rag.index import index as ix
+from rag.index import build as bx
 from rag.config import Config
 src = Path({src!r})
 config = Config.load(env={{}}, sources_dir=src, index_dir=Path({index!r}), model="fake-bow")

@@ -1,11 +1,11 @@
-"""The index on disk (rag/index.py): loading, checks and search."""
+"""The index on disk (rag/index/index.py): loading, checks and search."""
 import json
 
 import numpy as np
 import pytest
 
-from rag import index as ix
-from rag import build as bx
+from rag.index import index as ix
+from rag.index import build as bx
 from rag.errors import IndexCorrupt, IndexMissing, IndexStale
 from conftest import FakeEmbedder, store_file
 
@@ -109,8 +109,8 @@ def test_damaged_index_is_reported_not_used(config, fake, damage):
 
 
 def test_forced_hnsw_index_is_recorded_and_restored(config, fake):
-    from rag import index as ix
-    from rag import build as bx
+    from rag.index import index as ix
+    from rag.index import build as bx
 
     cfg = config.with_values(ann="hnsw")
     bx.build(cfg, fake)
@@ -124,8 +124,8 @@ def test_forced_hnsw_index_is_recorded_and_restored(config, fake):
 
 
 def test_small_corpus_stays_exact(config, fake):
-    from rag import index as ix
-    from rag import build as bx
+    from rag.index import index as ix
+    from rag.index import build as bx
 
     bx.build(config, fake)
     assert ix.load(config).manifest["faiss"]["type"] == "flat"
@@ -140,8 +140,8 @@ def test_bad_index_type_is_a_config_error():
 
 
 def test_without_leaves_sources_out_everywhere(config, fake):
-    from rag import index as ix
-    from rag import build as bx
+    from rag.index import index as ix
+    from rag.index import build as bx
 
     bx.build(config, fake)
     index = ix.load(config)
@@ -172,12 +172,12 @@ def test_staleness_is_checked_on_bytes_without_extracting(config, monkeypatch):
     file (here an empty one) is recorded too, so it is not "new" ever after."""
     (config.sources_dir / "empty.md").write_text("", encoding="utf-8")
     bx.build(config, FakeEmbedder())
-    import rag.sources
+    import rag.ingest.sources
 
     def no_reading(path):
         raise AssertionError(f"extracted {path}")
 
-    monkeypatch.setattr(rag.sources, "read_file", no_reading)
+    monkeypatch.setattr(rag.ingest.sources, "read_file", no_reading)
     ix.load(config)  # up to date, without extraction
     (config.sources_dir / "empty.md").write_text("عنوان", encoding="utf-8")
     with pytest.raises(IndexStale, match="file 'empty.md' changed"):

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from rag import index as ix
-from rag import build as bx
+from rag.index import index as ix
+from rag.index import build as bx
 from rag.config import Config
 from conftest import ROOT, SOURCES, FakeEmbedder, lenient_sanad, start_app, stop_app, store_file
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from rag import verify
+from rag.answer import verify
 from rag.config import Config
 from rag.pipeline import Sanad
 

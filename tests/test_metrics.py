@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from rag import metrics as m
+from rag.eval import metrics as m
 
 
 def test_contains_gold_ignores_diacritics_hamza_and_punctuation():

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.question import analyze
+from rag.answer.question import analyze
 
 
 @pytest.mark.parametrize("text, kind", [

@@ -1,4 +1,4 @@
-"""The distributed build (rag/ray_embedding.py) on a real local Ray cluster:
+"""The distributed build (rag/index/ray_embedding.py) on a real local Ray cluster:
 a head node and a worker node, each a real raylet with its own processes
 (ray.cluster_utils.Cluster, Ray's own way to run several nodes on one
 machine), and ``rag index --ray ADDRESS`` as a user runs it.
@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag.index as ix
-import rag.build as bx
+import rag.index.index as ix
+import rag.index.build as bx
 from rag.config import Config
-from rag.embedding import EmbedJob, LocalRunner, SentenceTransformerEmbedder
+from rag.index.embedding import EmbedJob, LocalRunner, SentenceTransformerEmbedder
 from rag.errors import ClusterError
-from rag.ray_embedding import RayRunner, _groups
-from rag.store import Store, StoreState
+from rag.index.ray_embedding import RayRunner, _groups
+from rag.index.store import Store, StoreState
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from rag import reader as rd
+from rag.answer import reader as rd
 from rag.errors import ReaderError
-from rag.settings import AnswerSettings
+from rag.answer.settings import AnswerSettings
 from conftest import ROOT
 
 SHIPPED = ROOT / "rag" / "models" / "reader"

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from rag import index as ix
-from rag import build as bx
+from rag.index import index as ix
+from rag.index import build as bx
 from rag.config import Config
-from rag.embedding import SentenceTransformerEmbedder
+from rag.index.embedding import SentenceTransformerEmbedder
 from conftest import ROOT, SOURCES
 
 pytestmark = pytest.mark.model

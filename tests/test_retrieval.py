@@ -1,6 +1,6 @@
 import numpy as np
 
-from rag.retrieval import mmr, rrf
+from rag.index.retrieval import mmr, rrf
 
 
 def test_rrf_rewards_agreement():

@@ -1,7 +1,7 @@
 from hypothesis import given, strategies as st
 
-from rag.sentences import split_sentences
-from rag.sources import scan_sources
+from rag.ingest.sentences import split_sentences
+from rag.ingest.sources import scan_sources
 from conftest import SOURCES
 
 

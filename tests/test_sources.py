@@ -1,7 +1,7 @@
 import pytest
 
 from rag.errors import SourceError
-from rag.sources import parse_source, scan_sources
+from rag.ingest.sources import parse_source, scan_sources
 
 ARTICLE = "عاد التوتر مجددًا بين إيلون ماسك وسام ألتمان.\nوهذه المرة بسبب سيارة Tesla Roadster."
 
@@ -59,7 +59,7 @@ def test_file_record_hashes_only_files_whose_size_or_mtime_changed(tmp_path):
     import os
     import time
 
-    from rag.sources import RACY_NS, file_record
+    from rag.ingest.sources import RACY_NS, file_record
 
     old, new = tmp_path / "old.md", tmp_path / "new.md"
     old.write_text("مقال قديم عن الطاقة.", encoding="utf-8")

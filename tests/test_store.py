@@ -1,11 +1,11 @@
-"""The append-only row store (rag/store.py)."""
+"""The append-only row store (rag/index/store.py)."""
 import numpy as np
 import pytest
 
-from rag.chunking import Chunk
-from rag.sentences import Sentence
-from rag.sources import Source
-from rag.store import FILES, Appender, Rows, Store, StoreDamaged, StoreState
+from rag.ingest.chunking import Chunk
+from rag.ingest.sentences import Sentence
+from rag.ingest.sources import Source
+from rag.index.store import FILES, Appender, Rows, Store, StoreDamaged, StoreState
 
 DIM = 4
 TEXT = "قالت الشركة إنها ضخت ملياري دولار. وأضافت أن Nvidia شريك."

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from rag import reader as rd
+from rag.answer import reader as rd
 from rag.errors import DatasetError
-from rag.evalsets import load, read_squad
-from rag.train_reader import examples_from
+from rag.eval.evalsets import load, read_squad
+from rag.eval.train_reader import examples_from
 from conftest import ROOT
 
 MINI2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"
@@ -92,7 +92,7 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
 
 
 def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_path):
-    from rag.train_reader import near_miss_file
+    from rag.eval.train_reader import near_miss_file
 
     context = ("تأسست شركة xAI في عام 2023 على يد إيلون ماسك. وجمعت الشركة 20 مليار دولار في جولة تمويل. "
                "ومقرها في مدينة سان فرانسيسكو.")

@@ -1,8 +1,8 @@
-"""Checks on generated sentences (rag/verify.py): pure, no model."""
+"""Checks on generated sentences (rag/answer/verify.py): pure, no model."""
 import pytest
 
-from rag import verify
-from rag.verify import Draft, check, facts, grounded, holds, split
+from rag.answer import verify
+from rag.answer.verify import Draft, check, facts, grounded, holds, split
 
 PASSAGE = ("أعلنت إنفيديا أنها ضخت ملياري دولار في جولة تمويل xAI، التي بلغت 20 مليار دولار في يناير 2026، "
            "وقال إيلون ماسك إن الشركة ستبني أكبر حاسوب في العالم.")

@@ -5,7 +5,7 @@
   kept verbatim apart from line endings (CRLF -> LF) and surrounding blank
   space;
 * ``.html``/``.htm`` saved pages, ``.pdf`` text PDFs: the article's text and
-  metadata as rag/formats.py extracts them;
+  metadata as rag/ingest/formats.py extracts them;
 * ``.jsonl`` exports: one article per line, each its own Source
   (``<file>-<id>``, or ``<file>-<line>`` without an ``id``).
 
@@ -26,7 +26,7 @@ from typing import Mapping, Protocol
 import yaml
 
 from . import formats
-from .errors import SourceError
+from ..errors import SourceError
 
 TEXT_SUFFIXES = (".txt", ".md")
 SUFFIXES = TEXT_SUFFIXES + (".html", ".htm", ".pdf", ".jsonl")
@@ -262,7 +262,7 @@ def scan_sources(folder: Path) -> SourceScan:
 
 
 class Loader(Protocol):
-    """Where a build's sources come from (rag/build.py)."""
+    """Where a build's sources come from (rag/index/build.py)."""
 
     def fingerprint(self, previous: Mapping | None = None) -> dict:
         """A cheap record of what the sources are made of, kept in the
@@ -292,7 +292,7 @@ class FolderLoader:
 @dataclass(frozen=True)
 class SourceList:
     """Sources already in memory, e.g. the paragraphs of an evaluation set
-    (rag/evaluate.py), with no folder behind them."""
+    (rag/eval/evaluate.py), with no folder behind them."""
 
     sources: tuple[Source, ...]
 

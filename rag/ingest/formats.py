@@ -3,7 +3,7 @@ exports, as newsrooms keep them (issue 11).
 
 Each reader takes a file's bytes and returns ``Extracted`` (the article's
 text and its metadata) or raises ``FormatError`` with a plain reason; the
-caller (rag/sources.py) turns that into a warning naming the file. Nothing
+caller (rag/ingest/sources.py) turns that into a warning naming the file. Nothing
 here knows about Sources or the index.
 
 * HTML: ``trafilatura`` finds the article's main text and its metadata

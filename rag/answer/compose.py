@@ -2,7 +2,7 @@
 
 The default composer is extractive: it quotes the best-supporting sentences
 verbatim, each followed by its citation marker, or refuses. The generative
-composer (rag/generative.py: an LLM behind an OpenAI-compatible endpoint)
+composer (rag/answer/generative.py: an LLM behind an OpenAI-compatible endpoint)
 implements the same ``Composer`` protocol and checks every sentence it writes
 against the passages it cites; retrieval does not change.
 """
@@ -20,7 +20,7 @@ NOT_IN_SOURCES = "لا تتضمن المقالات المتاحة إجابة ع�
 NOT_A_QUESTION = "أجيب فقط عن الأسئلة المتعلقة بالمقالات المتاحة، مع ذكر مصادرها."
 EMPTY_QUESTION = "السؤال فارغ. اكتب سؤالًا عن المقالات المتاحة."
 UNCLEAR = "لم يتضح لي موضوع السؤال في المقالات المتاحة. أعد صياغته مع ذكر ما تسأل عنه."
-# The Arabic line a user sees for each refusal reason (rag/decision.py).
+# The Arabic line a user sees for each refusal reason (rag/answer/decision.py).
 MESSAGES = {d.EMPTY: EMPTY_QUESTION, d.NOT_A_QUESTION: NOT_A_QUESTION, d.UNCLEAR: UNCLEAR,
             d.NOT_SUPPORTED: NOT_IN_SOURCES, d.NO_EVIDENCE: NOT_IN_SOURCES}
 
@@ -77,7 +77,7 @@ class Answer:
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     truncated: bool = False  # the question was longer than the limit and was cut
     short_answer: ShortAnswer | None = None  # None for why/how questions or when no span is confident
-    reason: str = d.ANSWERED  # why it was refused (rag/decision.py REASONS); "answered" otherwise
+    reason: str = d.ANSWERED  # why it was refused (rag/answer/decision.py REASONS); "answered" otherwise
     generation: str = ""  # the index generation it was answered from (its citations' offsets refer to it)
     composer: str = EXTRACTIVE  # EXTRACTIVE (quotes) or LLM (verified generated sentences)
     statements: tuple[Statement, ...] = ()  # the answer's sentences, each with its supporting citations

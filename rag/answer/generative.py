@@ -1,5 +1,5 @@
 """Generative answers: an LLM writes the answer from numbered passages, and
-only the sentences that pass verification (rag/verify.py) reach the user.
+only the sentences that pass verification (rag/answer/verify.py) reach the user.
 
 * The LLM is asked only when the decision (the reader and its calibration)
   answers; a refusal stays a refusal, so generative answers never refuse
@@ -22,13 +22,13 @@ from typing import Callable, Collection, Iterable, Iterator, Sequence
 
 from . import decision as d
 from . import verify
-from .answer import LLM, NOT_IN_SOURCES, Answer, Citation, ExtractiveComposer, Statement
+from .compose import LLM, NOT_IN_SOURCES, Answer, Citation, ExtractiveComposer, Statement
 from .decision import Decision
 from .evidence import Evidence, SentenceTable
-from .errors import LLMError
+from ..errors import LLMError
 from .llm import ChatClient
 from .question import Question
-from .sentences import split_sentences
+from ..ingest.sentences import split_sentences
 
 log = logging.getLogger("sanad.generative")
 

@@ -19,7 +19,7 @@ uses the longer files, so adding 100 articles to a 100,000-article archive
 writes 100 articles' rows, not the archive (BENCHMARKS.md). A generation
 lists which rows are live; rows of changed and removed articles stay in the
 files, dead, until a build compacts them into a new store
-(``rag/index.py``).
+(``rag/index/index.py``).
 
 Readers never look past their generation's lengths, so appending is safe
 while an app serves an older generation, and a build that dies mid-append
@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .chunking import Chunk
-from .sentences import Sentence
-from .sources import Source
+from ..ingest.chunking import Chunk
+from ..ingest.sentences import Sentence
+from ..ingest.sources import Source
 
 TEXT_FILES = ("sources.jsonl", "chunks.jsonl", "sentences.jsonl", "vocab.jsonl")
 ARRAY_FILES = {"vectors.f32": np.float32, "sentence_vectors.f32": np.float32,

@@ -7,7 +7,7 @@ with scikit-learn, stored as plain JSON and evaluated here without it).
 The reader alone reads each window in isolation; the features beside it say
 how much of the question the best passage covers, how close it is in the
 embedding space and whether it holds the kind of thing asked for (the
-signals the hand-set rules used, rag/decision.py ``RuleDecider``). Issue 10
+signals the hand-set rules used, rag/answer/decision.py ``RuleDecider``). Issue 10
 suggested the layer; EVALUATION.md has what it changes.
 
 It is fitted by ``rag calibrate`` on held-out questions of the *training*
@@ -38,7 +38,7 @@ FEATURES = (
     "latin",  # the question is written in Latin script
     # since the second calibration (gradient-boosted trees):
     "dense_gap",  # best cosine minus the second best: one sentence stands out, or none does
-    "rules_ok",  # the hand-set rules (rag/decision.py RuleDecider) would answer
+    "rules_ok",  # the hand-set rules (rag/answer/decision.py RuleDecider) would answer
     "q_terms",  # the question's content words
     "source_coverage",  # coverage of the question by the best window's whole article
     "max_source_coverage",  # ... the best among the candidates' articles
@@ -151,7 +151,7 @@ def fit_trees(rows: Sequence[Mapping[str, float]], labels: Sequence[int], names:
     """Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier),
     classes weighted equally, and the log-odds held non-decreasing in the
     reader's best probability ``p1``: a surer reader never makes a refusal
-    likelier. (The reader's cascade, rag/decision.py ``ReaderDecider``, reads
+    likelier. (The reader's cascade, rag/answer/decision.py ``ReaderDecider``, reads
     more windows only when the first do not answer; more windows can only
     raise ``p1``.)"""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -177,9 +177,9 @@ def fit_trees(rows: Sequence[Mapping[str, float]], labels: Sequence[int], names:
 
 def features(candidates: Sequence, evidence: Sequence, question, rules_ok: bool = False) -> dict[str, float]:
     """The features of one decision: ``candidates`` are the reader's windows
-    (rag/decision.py ``Candidate``, any order), ``evidence`` every candidate
+    (rag/answer/decision.py ``Candidate``, any order), ``evidence`` every candidate
     sentence the retrieval gave, ``question`` the analyzed question
-    (rag/question.py), ``rules_ok`` whether the hand-set rules would answer."""
+    (rag/answer/question.py), ``rules_ok`` whether the hand-set rules would answer."""
     ranked = sorted(candidates, key=lambda c: c.p, reverse=True)
     f = dict.fromkeys(FEATURES, 0.0)
     f["latin"] = float(question.latin)

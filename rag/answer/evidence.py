@@ -15,8 +15,8 @@ import numpy as np
 
 from .grounding import TermSet, answer_type_ok, coverage, idf_weights
 from .question import Question
-from .sentences import Sentence
-from .text import tokenize
+from ..ingest.sentences import Sentence
+from ..text import tokenize
 
 
 @dataclass(frozen=True)

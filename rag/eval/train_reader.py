@@ -29,14 +29,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import reader as rd
-from .bm25 import BM25
-from .errors import DatasetError
+from ..answer import reader as rd
+from ..index.bm25 import BM25
+from ..errors import DatasetError
 from .evalsets import read_squad
 from .metrics import token_f1
-from .sentences import split_sentences
-from .settings import AnswerSettings
-from .text import tokenize
+from ..ingest.sentences import split_sentences
+from ..answer.settings import AnswerSettings
+from ..text import tokenize
 
 NEAR_MISSES = "-near-misses"  # the decisions of a file's near misses are filed under its name plus this
 HOLDOUT = 10  # one article in ten is held out
@@ -226,7 +226,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     torch.manual_seed(options.seed)
     if options.threads:
         torch.set_num_threads(options.threads)
-    from .config import Config
+    from ..config import Config
 
     examples: list[Example] = []
     held: list[HeldQuestion] = []
@@ -445,7 +445,7 @@ class CalibrateOptions:
     # also ask near misses made from each SQuAD v1 file (``near_miss_file``): questions whose
     # answer sentence was cut from their paragraph, with the rest of the article indexed
     near_misses: bool = False
-    kind: str = "trees"  # or "logistic" (rag/calibration.py)
+    kind: str = "trees"  # or "logistic" (rag/answer/calibration.py)
     decisions: Path | None = None  # reuse the decisions of an earlier run instead of asking again
 
 
@@ -551,11 +551,11 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
     The label is 1 when the question should be answered: its article is
     present, it is answerable, and the best window holds a gold answer (a
     decision to answer from a window without it gives a wrong answer)."""
-    from .config import Config
-    from .decision import ReaderDecider
+    from ..config import Config
+    from ..answer.decision import ReaderDecider
     from .evalsets import load
     from .evaluate import EvalOptions, evaluate
-    from .reader import Reader
+    from ..answer.reader import Reader
 
     reader = Reader(options.reader)
     reader.check()
@@ -603,13 +603,13 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
 
 def calibrate(options: CalibrateOptions, progress: Progress | None = None,
               log: Callable[[str], None] = print) -> dict:
-    """Fit the calibration layer (rag/calibration.py) on decisions about the
+    """Fit the calibration layer (rag/answer/calibration.py) on decisions about the
     training files (``collect_decisions``, or a saved ``decisions.jsonl``):
     trees or a logistic regression, with the threshold that maximizes
     balanced accuracy on out-of-fold scores (folds by article). Writes it
     into the reader's settings.json and its summary into the manifest;
     returns the summary."""
-    from . import calibration as cal
+    from ..answer import calibration as cal
 
     settings = AnswerSettings.load(options.reader)
     if options.decisions:

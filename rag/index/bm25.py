@@ -79,7 +79,7 @@ class BM25:
 
 def gather_terms(pairs: np.ndarray, ends: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (document, vocabulary id, count) triples of store ``rows``, the
-    documents numbered in the order of ``rows`` (rag/store.py keeps each
+    documents numbered in the order of ``rows`` (rag/index/store.py keeps each
     chunk's pairs between the previous row's end and its own)."""
     rows = np.asarray(rows, np.int64)
     ends = np.asarray(ends, np.int64)

@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .text import normalize
+from ..text import normalize
 
 _PUNCT = re.compile(r"[^\w\s]|_")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterable, Mapping
 
-from .text import normalize
+from ..text import normalize
 
 _NUMBER_WORDS = ("الف", "الاف", "مليون", "ملايين", "مليار", "ملياري", "مليارات", "عشرات", "مئات", "نصف",
                  "ربع", "ثلث", "اثنين", "اثنان", "ثلاث", "اربع", "خمس", "ست", "سبع", "ثماني", "تسع", "عشر",

@@ -4,7 +4,7 @@ A ``Decision`` says whether to answer, why (a reason code), with what score,
 which sentences to quote and where the short answer is. Two deciders make
 one from the same evidence:
 
-* ``ReaderDecider`` (the default): the trained reader (rag/reader.py) reads
+* ``ReaderDecider`` (the default): the trained reader (rag/answer/reader.py) reads
   the best candidate windows; the best window's probability against the
   calibrated threshold decides, and its span is the short answer;
 * ``RuleDecider``: the earlier hand-set thresholds over lexical coverage and
@@ -24,7 +24,7 @@ from .evidence import Evidence, SentenceTable
 from .grounding import redundant
 from .question import Question
 from .reader import Reading, window_of
-from .sentences import Sentence
+from ..ingest.sentences import Sentence
 from .settings import AnswerSettings, Thresholds
 
 # Reason codes. An answer's is ANSWERED; a refusal's says why.
@@ -157,7 +157,7 @@ class ReaderDecider:
 def confidence(question: Question, candidates: Sequence[Candidate], settings: AnswerSettings,
                evidence: Sequence[Evidence] = ()) -> tuple[float, float]:
     """(score, threshold) that decide: the calibrated probability and its
-    threshold when the settings carry a calibration (rag/calibration.py),
+    threshold when the settings carry a calibration (rag/answer/calibration.py),
     else the best window's reader probability and the reader threshold."""
     cal = settings.calibration
     if cal is None:
@@ -167,7 +167,7 @@ def confidence(question: Question, candidates: Sequence[Candidate], settings: An
 
 def decision_features(question: Question, candidates: Sequence[Candidate], evidence: Sequence[Evidence],
                       settings: AnswerSettings) -> dict[str, float]:
-    """What the calibration layer reads (rag/calibration.py ``features``)."""
+    """What the calibration layer reads (rag/answer/calibration.py ``features``)."""
     rules = RuleDecider(settings=settings)
     return features(candidates, evidence, question, any(rules.supports(question, e) for e in evidence))
 

@@ -3,15 +3,15 @@
 1. plan: which sources keep their rows in the store, which rows are copied
    (a renamed file; a compaction), which sources are chunked and embedded;
 2. embed: the new sources' chunks and sentences, here or on a Ray cluster
-   (``rag/embedding.py`` jobs, ``rag/ray_embedding.py``);
-3. write: their rows appended to the store (``rag/store.py``), the previous
+   (``rag/index/embedding.py`` jobs, ``rag/index/ray_embedding.py``);
+3. write: their rows appended to the store (``rag/index/store.py``), the previous
    FAISS indexes grown by them, BM25 recomputed from the stored term counts,
    and a manifest naming the live rows, in a new generation folder;
 4. publish: the ``current`` symlink swapped in one atomic rename, and
    generations and stores no generation needs any more removed.
 
 Only one build runs at a time per index folder (``build_lock``). A crash at
-any step leaves the previous generation live (``rag/index.py`` explains the
+any step leaves the previous generation live (``rag/index/index.py`` explains the
 layout on disk).
 """
 from __future__ import annotations
@@ -32,17 +32,17 @@ import numpy as np
 
 from . import ann
 from .bm25 import from_terms, gather_terms
-from .chunking import Chunk, chunk_source
-from .config import Config
+from ..ingest.chunking import Chunk, chunk_source
+from ..config import Config
 from .embedding import EmbedJob, EmbedResult, JobRunner, LocalRunner
-from .errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, SanadError, SourceError
+from ..errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, SanadError, SourceError
 from .index import (COMPACT_DEAD, CURRENT, FORMAT_VERSION, current_generation, generation_manifest, live_rows,
                     manifest_problems, open_store, read_manifest, source_problems)
-from .sentences import Sentence, split_sentences
-from .sources import SUFFIXES, FolderLoader, Loader, Source, SourceScan
+from ..ingest.sentences import Sentence, split_sentences
+from ..ingest.sources import SUFFIXES, FolderLoader, Loader, Source, SourceScan
 from .store import Appender, Store, StoreState
 from .store import new_name as new_store_name
-from .text import TEXT_VERSION, is_verbatim, tokenize
+from ..text import TEXT_VERSION, is_verbatim, tokenize
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -397,7 +397,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
 
     ``runner`` embeds the new sources' chunks and sentences; by default this
     process does, with ``embedder``, unless ``config.ray_address`` names a
-    Ray cluster (rag/ray_embedding.py spreads the work over it; ``embedder``
+    Ray cluster (rag/index/ray_embedding.py spreads the work over it; ``embedder``
     may then be None). Everything else, and the atomic swap, happens here
     either way."""
     started = time.perf_counter()

@@ -5,17 +5,17 @@ Layout of ``index_dir``::
     current -> gen-<time>-<id>/    symlink to the live generation
     store-<id>/                    append-only rows shared by generations: sources,
                                    chunks, sentences, their vectors, BM25 terms
-                                   (rag/store.py)
+                                   (rag/index/store.py)
     gen-.../manifest.json          format version, model, chunking, the store and how
                                    much of it this generation uses, each source's rows
             faiss.index            inner-product index over every stored chunk row
-                                   (exact, or HNSW for large corpora: rag/ann.py)
+                                   (exact, or HNSW for large corpora: rag/index/ann.py)
             sentences.faiss        the same over sentence rows, in a large archive only
             bm25/                  BM25 over the live chunks (bm25s sparse matrices,
-                                   loaded memory-mapped; rag/bm25.py)
+                                   loaded memory-mapped; rag/index/bm25.py)
     .lock                          held while a build runs
 
-A build (rag/build.py) appends the rows of new and changed sources to the
+A build (rag/index/build.py) appends the rows of new and changed sources to the
 store, adds them to the previous generation's FAISS indexes, recomputes BM25
 from the stored term counts, and writes a new generation that names the live
 rows; then it swaps the ``current`` symlink with one atomic rename. A crash,
@@ -39,16 +39,16 @@ import numpy as np
 
 from . import ann
 from .bm25 import BM25
-from .chunking import Chunk
-from .config import Config
-from .errors import IndexCorrupt, IndexMissing, IndexStale
-from .sentences import Sentence
-from .sources import Source, file_record, scan_sources
+from ..ingest.chunking import Chunk
+from ..config import Config
+from ..errors import IndexCorrupt, IndexMissing, IndexStale
+from ..ingest.sentences import Sentence
+from ..ingest.sources import Source, file_record, scan_sources
 from .store import Rows, Store, StoreDamaged, StoreState
-from .text import TEXT_VERSION, is_verbatim, tokenize
+from ..text import TEXT_VERSION, is_verbatim, tokenize
 
 # 2: sentence spans and vectors; 3: late-chunking sentence vectors; 4: BM25 on bm25s; 5: rows in an
-# append-only store shared by generations (rag/store.py)
+# append-only store shared by generations (rag/index/store.py)
 FORMAT_VERSION = 5
 # A build compacts the store when more than this share of its chunk rows would be dead (changed or
 # removed articles): dead rows cost disk and a little search over-fetch, compaction a full rewrite.
@@ -113,7 +113,7 @@ class Index:
         """This index as if ``source_ids`` had never been indexed: in memory,
         nothing written. BM25 statistics and the vector index are rebuilt
         over what remains. The evaluation uses it to ask questions whose
-        article is absent (rag/evaluate.py)."""
+        article is absent (rag/eval/evaluate.py)."""
         drop = set(source_ids)
         rows = [i for i, c in enumerate(self.chunks) if c.source_id not in drop]
         srows = [i for i, x in enumerate(self.sentences) if x.source_id not in drop]

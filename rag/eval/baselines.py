@@ -120,7 +120,7 @@ class LangChainBaseline:
         """Split, embed and store the sources the LangChain way. The store is
         saved under ``cache_dir`` keyed by its inputs, so a rerun loads it
         instead of embedding everything again."""
-        from .chunking import text_splitter
+        from ..ingest.chunking import text_splitter
 
         FAISS = _langchain_faiss()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .sources import Source
 
 SEPARATORS = ("\n\n", "\n", ". ", "؟", "?", "!", "؛", ";", "،", ",", " ", "")

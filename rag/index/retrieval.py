@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .chunking import Chunk
+from ..ingest.chunking import Chunk
 
 RRF_K = 60
 

@@ -2,7 +2,7 @@
 dataset, in one run, with the same index, model and questions.
 
     result = evaluate(load_evalset(path), Config.load(), EvalOptions(work_dir=...))
-    write_report(result, out_dir)          # rag/report.py
+    write_report(result, out_dir)          # rag/eval/report.py
 
 For a SQuAD-format set, the paragraphs are written as sources into
 ``work_dir/sources`` and indexed into ``work_dir/index`` (never the main
@@ -29,18 +29,18 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable
 
-from . import index as ix
+from ..index import index as ix
 from . import metrics as m
 from .baselines import BM25Baseline, Cited, DenseBaseline, LangChainBaseline, Response
-from .config import Config
-from .decision import Decider, RuleDecider, decision_features
-from .errors import DatasetError
+from ..config import Config
+from ..answer.decision import Decider, RuleDecider, decision_features
+from ..errors import DatasetError
 from .evalsets import EvalQuestion, EvalSet
-from .pipeline import Sanad, Trace, make_decider
-from .question import analyze
-from .build import build
-from .sources import MAX_TITLE_CHARS, FolderLoader, Loader, Source, SourceList
-from .text import is_verbatim
+from ..pipeline import Sanad, Trace, make_decider
+from ..answer.question import analyze
+from ..index.build import build
+from ..ingest.sources import MAX_TITLE_CHARS, FolderLoader, Loader, Source, SourceList
+from ..text import is_verbatim
 
 SYSTEMS = ("sanad", "sanad-rules", "bm25", "dense", "langchain")
 KS = (1, 5, 10)
@@ -48,7 +48,7 @@ KS = (1, 5, 10)
 # probability; the dense baseline's top cosine) is under the threshold.
 READER_CURVE = [round(0.05 * i, 2) for i in range(1, 20)]
 DENSE_CURVE = [round(0.70 + 0.01 * i, 2) for i in range(26)]
-# The question words the report breaks results down by (rag/question.py kinds).
+# The question words the report breaks results down by (rag/answer/question.py kinds).
 KIND_WORDS = {"quantity": "كم", "time": "متى", "person": "من", "place": "أين", "what": "ما",
               "reason": "لماذا", "manner": "كيف", "yesno": "هل", "other": "other"}
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -230,7 +230,7 @@ def by_kind(rows: list[dict]) -> dict[str, dict[str, float]]:
 
 def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=None,
              progress: Progress | None = None, decider: Decider | None = None) -> EvalResult:
-    from .embedding import SentenceTransformerEmbedder
+    from ..index.embedding import SentenceTransformerEmbedder
 
     progress = progress or (lambda stage, done, total: None)
     unknown = set(options.systems) - set(SYSTEMS)
@@ -286,7 +286,7 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
         ranking = tuple(m.dedupe(h.chunk.source_id for h in trace.hits)) if present else ()
         row = _row("sanad", q, _sanad_response(trace.answer, ranking), present)
         if trace.decision is not None and trace.decision.candidates and trace.question is not None:
-            # what the calibration layer reads (rag/calibration.py); `rag calibrate` fits on these
+            # what the calibration layer reads (rag/answer/calibration.py); `rag calibrate` fits on these
             row["features"] = {k: round(v, 5) for k, v in
                                decision_features(trace.question, trace.decision.candidates, trace.evidence,
                                                  system.settings).items()}

@@ -16,8 +16,8 @@ from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
-from .config import EMBEDDED_MODEL, Config
-from .errors import ModelError
+from ..config import EMBEDDED_MODEL, Config
+from ..errors import ModelError
 
 
 class Embedder(Protocol):
@@ -153,7 +153,7 @@ class SentenceTransformerEmbedder:
 @dataclass(frozen=True)
 class EmbedJob:
     """One source's texts to embed for the index, as plain data (so it can be
-    sent to another process: rag/ray_embedding.py): its chunks; for each
+    sent to another process: rag/index/ray_embedding.py): its chunks; for each
     chunk, the character spans of the sentences it holds whole (their vectors
     come from the chunk's own pass, late chunking); and the sentences no
     chunk holds whole, embedded alone."""
@@ -173,7 +173,7 @@ class EmbedResult:
 def run_job(embedder, job: EmbedJob, batch_size: int) -> EmbedResult:
     """Embed one job. An embedder without ``embed_passages_with_spans`` gives
     no span vectors; those sentences are then embedded alone too (the
-    caller's ``alone`` already lists them: see rag/index.py ``_job``)."""
+    caller's ``alone`` already lists them: see rag/index/index.py ``_job``)."""
     late = getattr(embedder, "embed_passages_with_spans", None)
     if late is not None:
         cvecs, per_chunk = late(list(job.chunks), [list(s) for s in job.spans])

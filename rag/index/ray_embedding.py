@@ -1,8 +1,8 @@
 """Embedding a build on a Ray cluster: a pool of actors, one model each.
 
 ``rag index --ray [ADDRESS]`` (or ``SANAD_RAY_ADDRESS``) hands the build's
-embedding jobs (rag/embedding.py ``EmbedJob``: one source's chunks and
-sentences) to ``RayRunner``; everything else stays in ``rag.build.build``,
+embedding jobs (rag/index/embedding.py ``EmbedJob``: one source's chunks and
+sentences) to ``RayRunner``; everything else stays in ``rag.index.build.build``,
 which writes the generation exactly as a local build does (lock, atomic
 swap, vectors of unchanged sources reused).
 
@@ -31,9 +31,9 @@ import socket
 from collections import deque
 from typing import Iterator, Sequence
 
-from .config import Config
+from ..config import Config
 from .embedding import EmbedJob, EmbedResult
-from .errors import ClusterError
+from ..errors import ClusterError
 
 GROUP_CHUNKS = 64  # chunks per task: ~4 s of work per task on one core (15-18 chunks/s)
 IN_FLIGHT = 2  # tasks queued per actor
@@ -91,7 +91,7 @@ class _Actor:
 
 
 class RayRunner:
-    """A ``JobRunner`` (rag/embedding.py) over Ray actors.
+    """A ``JobRunner`` (rag/index/embedding.py) over Ray actors.
 
         runner = RayRunner(config, "auto")
         build(config, None, runner=runner)

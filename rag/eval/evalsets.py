@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .errors import DatasetError
-from .text import normalize
+from ..errors import DatasetError
+from ..text import normalize
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ cites (``[2]``, ``[1، 3]``). A statement reaches the user only if
 3. at least one cited passage supports it: the passage holds every word of
    it that the question also uses (``unasked``) and most of its other
    words (``grounded``: share of its content words found in the passage,
-   with the tolerance of rag/grounding.py's matching) and the reader
-   (rag/reader.py) does not judge the pair unrelated.
+   with the tolerance of rag/answer/grounding.py's matching) and the reader
+   (rag/answer/reader.py) does not judge the pair unrelated.
 
 The reader was trained on questions, not statements: on ten statements about
 one passage (2026-12-02) true ones scored 0.39-0.53 and false ones 0.24-0.45,
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Callable, Collection, Sequence
 
 from .grounding import _MONTHS, _NUMBER_WORDS, TermSet
-from .text import normalize, tokenize
+from ..text import normalize, tokenize
 
 MIN_GROUNDED = 0.8  # share of a statement's content words its passage must hold
 MIN_READER = 0.35  # the reader's probability for (statement, passage) below which they are unrelated
@@ -150,7 +150,7 @@ def holds(fact: str, passage: str) -> bool:
 
 def grounded(statement: str, passage: str) -> float:
     """The share of ``statement``'s content words (stemmed, no stop words)
-    that ``passage`` holds, matched as question words are (rag/grounding.py)."""
+    that ``passage`` holds, matched as question words are (rag/answer/grounding.py)."""
     terms = tokenize(statement)
     if not terms:
         return 0.0

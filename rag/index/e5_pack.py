@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
 MAGIC = b"E5S1"
 QK = 32  # weights per Q4_0 block (e5.c: #define QK 32)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .text import STOPWORDS, normalize, stem, tokenize
+from ..text import STOPWORDS, normalize, stem, tokenize
 
 # Question words, normalized, by the kind of answer they want. Dialect forms
 # (Gulf, Levantine, Egyptian) beside Modern Standard Arabic, and English.

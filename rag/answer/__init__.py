@@ -1,0 +1,1 @@
+"""From a question and its evidence to an answer: the reader, the decision, and the composers."""

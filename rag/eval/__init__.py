@@ -1,0 +1,1 @@
+"""Measuring and learning: evaluation sets, metrics, baselines, the harness, reports, reader training."""

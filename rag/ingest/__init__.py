@@ -1,0 +1,1 @@
+"""Reading articles: sources and their formats, display text, chunks and sentences."""
