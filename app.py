@@ -259,7 +259,8 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
         if sanad.llm_enabled and not unavailable:  # only when an endpoint is configured
             switch = gr.Checkbox(False, label=LLM_SWITCH, elem_id="llm-switch")
             switch.change(lambda on: bool(on), switch, llm_on, queue=False, api_name=False)
-        gr.Markdown("كل إجابة اقتباس حرفي من المقالات؛ انقر رقم المصدر [1] لترى المقطع في سياقه.", rtl=True)
+        gr.Markdown("كل إجابة اقتباس حرفي من المقالات" + ("، أو جمل صاغها نموذج لغوي وتحقق سند منها" if
+                    sanad.llm_enabled else "") + "؛ انقر رقم المصدر [1] لترى المقطع في سياقه.", rtl=True)
         if not unavailable:
             with gr.Accordion("المصادر: المقالات التي يجيب منها سند", open=False, elem_id="sources-view"):
                 catalogue = gr.HTML(catalogue_html(sanad))

@@ -50,6 +50,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dev", type=Path, default=Path("eval/dev.jsonl"))
     ap.add_argument("--limit", type=int)
+    ap.add_argument("--rows", metavar="START:STEP", default="0:1",
+                    help="a sample: every STEP-th row from START (an LLM answer takes 5-40 s on 2 cores)")
     ap.add_argument("--out", type=Path, default=Path("eval/results/llm-dev.jsonl"))
     args = ap.parse_args()
     config = Config.load()
@@ -60,7 +62,8 @@ def main() -> int:
     logging.getLogger("sanad.generative").setLevel(logging.INFO)
     sanad = Sanad(config)
     sanad.warm_up()
-    rows = [json.loads(line) for line in args.dev.open(encoding="utf-8") if line.strip()][: args.limit]
+    start, step = (int(x) for x in args.rows.split(":"))
+    rows = [json.loads(line) for line in args.dev.open(encoding="utf-8") if line.strip()][start::step][: args.limit]
     stats = {"rows": len(rows), "asked": 0, "llm_kept": 0, "fallback": 0, "endpoint_failed": 0,
              "sentences_kept": 0, "unanswerable": 0, "refused_extractive": 0, "refused_llm": 0,
              "gold_extractive": 0, "gold_llm": 0, "answerable": 0}

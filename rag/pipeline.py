@@ -291,8 +291,9 @@ class Sanad:
             timings = {**base.timings_ms, "llm": spent, "total": base.timings_ms.get("total", 0.0) + spent}
             yield replace(answer, generation=base.generation, truncated=base.truncated, timings_ms=timings)
 
-    def _reader_scores(self, statement: str, passages: Sequence[str]) -> list[float]:
-        """The reader's probability for ``statement`` against each passage."""
+    def _reader_scores(self, claim: str, passages: Sequence[str]) -> list[float]:
+        """The reader's probability for ``claim`` (a question and a generated
+        statement, rag/answer/verify.py) against each passage."""
         reader = getattr(self.decider, "reader", None)
         if reader is None:  # the rules decide: verification still needs the reader
             if self._verifier is None:
@@ -301,7 +302,7 @@ class Sanad:
                 self._verifier = verifier
             reader = self._verifier
         with threads.answering():
-            readings = reader.read(statement, list(passages))
+            readings = reader.read(claim, list(passages))
         return [r.p_answer for r in readings]
 
     def run(self, question: str, history: Sequence[str] = ()) -> Trace:

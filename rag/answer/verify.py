@@ -12,17 +12,20 @@ cites (``[2]``, ``[1، 3]``). A statement reaches the user only if
 3. at least one cited passage supports it: the passage holds every word of
    it that the question also uses (``unasked``) and most of its other
    words (``grounded``: share of its content words found in the passage,
-   with the tolerance of rag/answer/grounding.py's matching) and the reader
-   (rag/answer/reader.py) does not judge the pair unrelated.
+   with the tolerance of rag/answer/grounding.py's matching), and the reader
+   (rag/answer/reader.py), reading the question followed by the statement
+   against the passage, does not judge the pair unrelated.
 
-The reader was trained on questions, not statements: on ten statements about
-one passage (2026-12-02) true ones scored 0.39-0.53 and false ones 0.24-0.45,
-against its question threshold of 0.56. Word coverage separates better (true
-0.88-1.0, invented details 0.29-0.6) but cannot see a changed name or a
-negation; names and numbers are the fact check's, and the reader's floor
-catches the rest it can ("استلم ألتمان السيارة بعد أسبوع": coverage 1.0, reader
-0.34). Both floors were set on those ten statements: a small sample, so the
-dev-set run in EVALUATION.md is the measure.
+The reader was trained on questions, not statements. Given a statement alone
+(2026-12-02, statements about one passage), true ones scored 0.39-0.53 and
+false ones 0.24-0.45, and bare answers ("97.4 مليار دولار.", "2023.") 0.18-0.23,
+so it would veto every short answer. Given the question and then the
+statement it reads what it was trained on: short answers score 0.43-0.59.
+It separates true from false little either way; the fact check (numbers,
+names) and word coverage (true 0.88-1.0, invented details 0.29-0.6) do most
+of the work, and neither sees a changed relation between words the passage
+has ("who said what to whom"). The floors were set on those few examples;
+the development-set run in EVALUATION.md is the measure.
 
 What fails is dropped and logged by the composer, never shown.
 """
@@ -171,8 +174,8 @@ def unasked(statement: str, passage: str, question: str) -> list[str]:
 def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence[str]], Sequence[float]],
           names: Collection[str] = (), question: str = "") -> Verdict:
     """Whether ``draft`` may reach the user. ``passages[n - 1]`` is passage
-    ``n``; ``reader(statement, cited_texts)`` gives the reader's probability
-    for each; a statement may not use a word of ``question`` that its passage
+    ``n``; ``reader(claim, cited_texts)`` gives the reader's probability for
+    each (the claim: the question, then the statement); a statement may not use a word of ``question`` that its passage
     lacks (``unasked``)."""
     if not draft.cited:
         return Verdict(False, "no citation")
@@ -182,9 +185,10 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     missing = sorted(f[1:] for f in facts(draft.text, names) if not any(holds(f, p) for p in cited))
     if missing:
         return Verdict(False, f"not in the cited passages: {', '.join(missing)}")
+    claim = f"{question} {draft.text}".strip()
     judged = [p >= MIN_READER and grounded(draft.text, text) >= MIN_GROUNDED
               and not (question and unasked(draft.text, text, question))
-              for p, text in zip(reader(draft.text, cited), cited)]
+              for p, text in zip(reader(claim, cited), cited)]
     backing = tuple(n for n, ok in zip(draft.cited, judged) if ok)
     if not backing:
         return Verdict(False, "no cited passage supports it")
