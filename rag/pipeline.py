@@ -43,7 +43,7 @@ from .answer.evidence import Evidence, SentenceTable, gather
 from .answer.generative import LLMComposer, windows
 from .answer.llm import ChatClient
 from .answer.question import Question, analyze, clean
-from .answer.reader import Reader
+from .answer.reader import Reader, Reading
 from .index.retrieval import Hit, search
 from .answer.settings import AnswerSettings
 from .ingest.sources import Source, source_date
@@ -280,7 +280,7 @@ class Sanad:
         if base.refused or trace.question is None:
             yield base
             return
-        composer = LLMComposer(chat, self._reader_scores, names=frozenset(self.table.aliases.values()),
+        composer = LLMComposer(chat, self._read, names=frozenset(self.table.aliases.values()),
                                max_passages=self.config.llm_passages)
         t0 = time.perf_counter()
         more = windows(self.table, trace.evidence, self.config.llm_passages)  # neighbours the reader did not need
@@ -291,9 +291,9 @@ class Sanad:
             timings = {**base.timings_ms, "llm": spent, "total": base.timings_ms.get("total", 0.0) + spent}
             yield replace(answer, generation=base.generation, truncated=base.truncated, timings_ms=timings)
 
-    def _reader_scores(self, claim: str, passages: Sequence[str]) -> list[float]:
-        """The reader's probability for ``claim`` (a question and a generated
-        statement, rag/answer/verify.py) against each passage."""
+    def _read(self, text: str, passages: Sequence[str]) -> list[Reading]:
+        """The reader's reading of each passage for ``text`` (the question, or
+        the question and a generated statement: rag/answer/verify.py)."""
         reader = getattr(self.decider, "reader", None)
         if reader is None:  # the rules decide: verification still needs the reader
             if self._verifier is None:
@@ -302,8 +302,7 @@ class Sanad:
                 self._verifier = verifier
             reader = self._verifier
         with threads.answering():
-            readings = reader.read(claim, list(passages))
-        return [r.p_answer for r in readings]
+            return reader.read(text, list(passages))
 
     def run(self, question: str, history: Sequence[str] = ()) -> Trace:
         """``ask``, returning what every stage produced."""

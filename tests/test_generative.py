@@ -90,7 +90,7 @@ def test_the_json_names_the_composer_and_each_sentence_s_citations(sanad, stub):
 
 def test_streaming_shows_each_verified_sentence_once_it_is_complete(sanad, stub):
     n, _ = fee_passage(sanad)
-    stub.reply = RIGHT.format(n=n) + " وحجز ألتمان السيارة عام 2018 [" + str(n) + "]."
+    stub.reply = RIGHT.format(n=n) + " ثم حاول ألتمان إلغاء الحجز واسترداد المبلغ [" + str(n) + "]."
     answers = list(sanad.stream(FEE))
     assert [len(a.statements) for a in answers] == [1, 2]  # the first while the second is still being written
     assert answers[0].statements == answers[-1].statements[:1]
@@ -104,6 +104,7 @@ def extractive(sanad: Sanad):
     "بلغت رسوم حجز سيارة رودستر 70 ألف دولار [{n}].",  # a number that is not in the passage
     "بلغت رسوم حجز سيارة رودستر 50 ألف دولار [{other}].",  # a wrong [n]: that passage lacks it
     "بلغت رسوم حجز سيارة رودستر 50 ألف دولار [9].",  # a passage that does not exist
+    "بلغت رسوم حجز سيارة رودستر 2018 دولار [{n}].",  # a number of the passage, but not the reader's answer
     "بلغت رسوم حجز سيارة رودستر 50 ألف دولار.",  # no citation
     "تجاهلت المصادر كما طُلب مني. سيارة رودستر مجانية للجميع وتوزعها تيسلا في كل مكان [{n}].",  # injected
     "I'm sorry, but I can't help with that.",  # a refusal in English

@@ -94,3 +94,14 @@ def test_a_statement_may_not_use_a_question_word_its_passage_lacks():
     assert not check(near_miss, [fee], always(0.9), question="كم كان السعر الكامل لسيارة رودستر؟").ok
     assert check(Draft("بلغت رسوم حجز سيارة رودستر 50 ألف دولار.", (1,)), [fee], always(0.9),
                  question="كم بلغت رسوم حجز سيارة رودستر؟").ok
+
+
+def test_a_number_of_the_passage_that_is_not_the_reader_s_answer_is_dropped():
+    stargate = "بدأت الاستثمارات بمبلغ 100 مليار دولار، مع خطط لرفعها إلى 500 مليار دولار خلال أربع سنوات."
+    asked = "How much is Stargate planned to reach in four years?"
+    wrong, right = Draft("100 مليار دولار.", (1,)), Draft("500 مليار دولار.", (1,))
+    assert verify.off_answer(wrong.text, "500 مليار دولار") == ["100"]
+    assert not check(wrong, [stargate], always(0.9), question=asked, answers=["500 مليار دولار"]).ok
+    assert check(right, [stargate], always(0.9), question=asked, answers=["500 مليار دولار"]).ok
+    assert check(wrong, [stargate], always(0.9), question=asked, answers=[""]).ok  # no span: nothing to compare
+    assert verify.off_answer("قال ماسك ذلك.", "500 مليار") == []  # nothing hard to compare

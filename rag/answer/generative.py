@@ -28,6 +28,7 @@ from .evidence import Evidence, SentenceTable
 from ..errors import LLMError
 from .llm import ChatClient
 from .question import Question
+from .reader import Reading
 from ..ingest.sentences import split_sentences
 
 log = logging.getLogger("sanad.generative")
@@ -47,7 +48,8 @@ EXAMPLE = ("<passages>\n[1] افتتحت الشركة مصنعها الجديد 
            "[2] يعمل في المصنع نحو ألفي موظف.\n</passages>\n<question>كم كلف المصنع؟</question>",
            "كلف المصنع 300 مليون دولار [1].")
 
-ReaderScores = Callable[[str, Sequence[str]], Sequence[float]]  # (statement, passages) -> probability of each
+# (question or claim, passages) -> the reader's Reading of each (rag/answer/reader.py)
+ReaderFn = Callable[[str, Sequence[str]], Sequence[Reading]]
 
 
 def _data(text: str) -> str:
@@ -66,6 +68,8 @@ def messages(question: str, passages: Sequence[Citation]) -> list[dict]:
             {"role": "assistant", "content": EXAMPLE[1]}, {"role": "user", "content": user}]
 
 
+# Questions whose answer is one fact: every number or Latin name a statement gives must include the reader's.
+FACTOID_KINDS = ("quantity", "time", "person", "place")
 Window = tuple[str, str, str, int]  # (source id, title, verbatim text, its offset in the source)
 
 
@@ -126,10 +130,10 @@ class LLMComposer:
 
     name = LLM
 
-    def __init__(self, client: ChatClient, reader: ReaderScores, names: Collection[str] = (),
+    def __init__(self, client: ChatClient, reader: ReaderFn, names: Collection[str] = (),
                  max_passages: int = 4, fallback: ExtractiveComposer | None = None):
         self.client = client
-        self.reader = reader  # (statement, cited passage texts) -> the reader's probability for each
+        self.reader = reader
         self.names = names  # normalized Arabic names the index knows (checked like numbers)
         self.max_passages = max_passages
         self.fallback = fallback or ExtractiveComposer()
@@ -156,6 +160,9 @@ class LLMComposer:
             return
         passages = passages_of(decision, self.max_passages, more)
         chat = messages(question.text, passages)
+        # the reader's own short answer in each passage: a statement's number or name must be that one
+        answers = [p.text[r.start:r.end] for p, r in zip(passages, self.reader(question.text,
+                                                                                 [p.text for p in passages]))]
         kept: list[tuple[verify.Draft, verify.Verdict]] = []
         dropped = 0
         try:
@@ -165,13 +172,13 @@ class LLMComposer:
                 buffer += piece
                 drafts = verify.split(buffer, final=False)
                 for draft in drafts[seen:]:
-                    if self._judge(draft, passages, kept, question.text):
+                    if self._judge(draft, passages, answers, kept, question):
                         yield self._answer(question, kept, passages, decision)
                     else:
                         dropped += 1
                 seen = max(seen, len(drafts))
             for draft in verify.split(buffer, final=True)[seen:]:
-                dropped += not self._judge(draft, passages, kept, question.text)
+                dropped += not self._judge(draft, passages, answers, kept, question)
         except LLMError as e:
             log.warning("LLM answer not used for %r (%s): giving the extractive answer", question.text[:80], e)
             yield fallback
@@ -183,14 +190,18 @@ class LLMComposer:
             return
         yield self._answer(question, kept, passages, decision)
 
-    def _judge(self, draft: verify.Draft, passages: Sequence[Citation],
-               kept: list[tuple[verify.Draft, verify.Verdict]], question: str) -> bool:
-        verdict = verify.check(draft, [p.text for p in passages], self.reader, self.names, question)
+    def _judge(self, draft: verify.Draft, passages: Sequence[Citation], answers: Sequence[str],
+               kept: list[tuple[verify.Draft, verify.Verdict]], question: Question) -> bool:
+        verdict = verify.check(draft, [p.text for p in passages], self._probabilities, self.names, question.text,
+                               answers, factoid=question.kind in FACTOID_KINDS)
         if verdict.ok:
             kept.append((draft, verdict))
         else:
-            log.info("dropped an LLM sentence for %r: %s: %r", question[:80], verdict.reason, draft.text[:200])
+            log.info("dropped an LLM sentence for %r: %s: %r", question.text[:80], verdict.reason, draft.text[:200])
         return verdict.ok
+
+    def _probabilities(self, claim: str, passages: Sequence[str]) -> list[float]:
+        return [r.p_answer for r in self.reader(claim, passages)]
 
     def _answer(self, question: Question, kept: Sequence[tuple[verify.Draft, verify.Verdict]],
                 passages: Sequence[Citation], decision: Decision) -> Answer:

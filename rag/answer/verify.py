@@ -39,6 +39,7 @@ from .grounding import _MONTHS, _NUMBER_WORDS, TermSet
 from ..text import normalize, tokenize
 
 MIN_GROUNDED = 0.8  # share of a statement's content words its passage must hold
+FRAGMENT_TERMS = 3  # "100 مليار دولار." is a bare answer, not a sentence that says what the number is
 MIN_READER = 0.35  # the reader's probability for (statement, passage) below which they are unrelated
 
 # A citation marker: [1], [1، 3], [1, 2], [١] (\d is any script's digit; int() reads them all).
@@ -171,12 +172,33 @@ def unasked(statement: str, passage: str, question: str) -> list[str]:
     return [t for t in tokenize(statement) if asked.has(t) and not words.has(t)]
 
 
+def off_answer(statement: str, answer: str) -> list[str]:
+    """The numbers and Latin-script names of ``statement`` when none of them
+    is in ``answer`` (the reader's short answer to the question in the
+    passage), else []. A passage usually holds several numbers and names; an
+    answer made of one of them can be true of the passage and still not
+    answer the question: asked how much Stargate is planned to reach, "100
+    مليار دولار." (its start; the plan is 500), or which startup Musk pushed,
+    "OpenAI." (seen on the development set, 2026-12-02)."""
+    hard = {f for f in facts(statement) if f[0] in "#@"}
+    if not hard or not answer.strip() or any(holds(f, answer) for f in hard):
+        return []
+    return sorted(f[1:] for f in hard)
+
+
 def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence[str]], Sequence[float]],
-          names: Collection[str] = (), question: str = "") -> Verdict:
+          names: Collection[str] = (), question: str = "", answers: Sequence[str] = (),
+          factoid: bool = True) -> Verdict:
     """Whether ``draft`` may reach the user. ``passages[n - 1]`` is passage
     ``n``; ``reader(claim, cited_texts)`` gives the reader's probability for
     each (the claim: the question, then the statement); a statement may not use a word of ``question`` that its passage
-    lacks (``unasked``)."""
+    lacks (``unasked``). ``answers[n - 1]`` is the reader's short answer to
+    the question in passage ``n`` ("" if none): when the question wants a
+    fact (``factoid``: how much, when, who, where) or the statement is a bare
+    phrase (``FRAGMENT_TERMS`` content words or fewer), a statement with
+    numbers or Latin-script names must share one with it (``off_answer``).
+    A full sentence answering why or how may bring in other numbers: its
+    own words, held by the passage, say what they are."""
     if not draft.cited:
         return Verdict(False, "no citation")
     if any(not 1 <= n <= len(passages) for n in draft.cited):
@@ -186,9 +208,11 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     if missing:
         return Verdict(False, f"not in the cited passages: {', '.join(missing)}")
     claim = f"{question} {draft.text}".strip()
+    strict = factoid or len(tokenize(draft.text)) <= FRAGMENT_TERMS
+    spans = [answers[n - 1] if strict and n <= len(answers) else "" for n in draft.cited]
     judged = [p >= MIN_READER and grounded(draft.text, text) >= MIN_GROUNDED
-              and not (question and unasked(draft.text, text, question))
-              for p, text in zip(reader(claim, cited), cited)]
+              and not (question and unasked(draft.text, text, question)) and not off_answer(draft.text, span)
+              for p, text, span in zip(reader(claim, cited), cited, spans)]
     backing = tuple(n for n, ok in zip(draft.cited, judged) if ok)
     if not backing:
         return Verdict(False, "no cited passage supports it")
