@@ -160,9 +160,7 @@ class LLMComposer:
             return
         passages = passages_of(decision, self.max_passages, more)
         chat = messages(question.text, passages)
-        # the reader's own short answer in each passage: a statement's number or name must be that one
-        answers = [p.text[r.start:r.end] for p, r in zip(passages, self.reader(question.text,
-                                                                                 [p.text for p in passages]))]
+        answers = self._answers(question, decision, passages, more)
         kept: list[tuple[verify.Draft, verify.Verdict]] = []
         dropped = 0
         try:
@@ -199,6 +197,22 @@ class LLMComposer:
         else:
             log.info("dropped an LLM sentence for %r: %s: %r", question.text[:80], verdict.reason, draft.text[:200])
         return verdict.ok
+
+    def _answers(self, question: Question, decision: Decision, passages: Sequence[Citation],
+                 more: Sequence[Window]) -> list[str]:
+        """What a factoid statement's numbers and names must include, per
+        passage: the decision's short answer (the answer Sanad decided on,
+        so the LLM may rephrase it but not swap in another number from
+        another passage), or without one the reader's span in each passage."""
+        if decision.short:
+            sid, lo, hi = decision.short
+            text = next((w[2][lo - w[3]:hi - w[3]] for w in [*more, *((p.source, p.title, p.text, p.start)
+                                                                       for p in passages)]
+                         if w[0] == sid and w[3] <= lo and hi <= w[3] + len(w[2])), "")
+            if text:
+                return [text] * len(passages)
+        readings = self.reader(question.text, [p.text for p in passages])
+        return [p.text[r.start:r.end] for p, r in zip(passages, readings)]
 
     def _probabilities(self, claim: str, passages: Sequence[str]) -> list[float]:
         return [r.p_answer for r in self.reader(claim, passages)]

@@ -192,8 +192,8 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     """Whether ``draft`` may reach the user. ``passages[n - 1]`` is passage
     ``n``; ``reader(claim, cited_texts)`` gives the reader's probability for
     each (the claim: the question, then the statement); a statement may not use a word of ``question`` that its passage
-    lacks (``unasked``). ``answers[n - 1]`` is the reader's short answer to
-    the question in passage ``n`` ("" if none): when the question wants a
+    lacks (``unasked``). ``answers[n - 1]`` is the short answer to the
+    question for passage ``n`` ("" if none): when the question wants a
     fact (``factoid``: how much, when, who, where) or the statement is a bare
     phrase (``FRAGMENT_TERMS`` content words or fewer), a statement with
     numbers or Latin-script names must share one with it (``off_answer``).
