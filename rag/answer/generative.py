@@ -7,9 +7,12 @@ only the sentences that pass verification (rag/answer/verify.py) reach the user.
 * The passages are the decision's: the windows (a sentence with its
   neighbours) around the sentences the extractive composer would quote, then
   the reader's next-best windows, ``max_passages`` in all.
-* Each generated sentence must cite a passage, every number, amount, month
-  and name in it must occur in what it cites, and a cited passage must hold
-  most of its words and not be judged unrelated by the reader. The rest is dropped and logged.
+* Each generated sentence must cite a passage; every number, amount, month
+  and name in it must occur in what it cites; a cited passage must hold
+  most of its words and every question word it uses, and not be judged
+  unrelated by the reader; and in an answer to how much / when / who /
+  where, its numbers and Latin names must include the decision's short
+  answer (rag/answer/verify.py). The rest is dropped and logged.
 * If nothing is left, or the endpoint fails, stalls or returns garbage, the
   extractive answer is given and the log says why. Citations stay verbatim
   passages with offsets: ``text == source.text[start:end]``.
@@ -68,7 +71,7 @@ def messages(question: str, passages: Sequence[Citation]) -> list[dict]:
             {"role": "assistant", "content": EXAMPLE[1]}, {"role": "user", "content": user}]
 
 
-# Questions whose answer is one fact: every number or Latin name a statement gives must include the reader's.
+# Questions whose answer is one fact: a statement's numbers and Latin names must include the decided answer.
 FACTOID_KINDS = ("quantity", "time", "person", "place")
 Window = tuple[str, str, str, int]  # (source id, title, verbatim text, its offset in the source)
 
