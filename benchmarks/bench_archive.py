@@ -11,7 +11,7 @@ depend on the model: scanning, chunking, sentence spans, BM25, FAISS, the
 chunk store and the manifest. Each step runs in its own process (wall time,
 peak RSS):
 
-1. the full build (``rag.index.index.build``) and the index's size on disk (the
+1. the full build (``rag.index.build.build``) and the index's size on disk (the
    live generation and its store);
 2. adding ``--add`` new articles and building again (their rows appended to
    the store, the FAISS graphs grown, BM25 recomputed from stored counts);

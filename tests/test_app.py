@@ -193,3 +193,18 @@ def test_the_sources_view_lists_every_article_newest_first(newsroom):
     counts = {s.id: n for s, n in newsroom.catalogue()}
     assert all(n > 0 for n in counts.values()) and sum(counts.values()) == len(newsroom.index.chunks)
     assert "javascript:" not in out and "rel='noopener noreferrer'" in out
+
+
+@pytest.mark.parametrize("url, message", [("ftp://127.0.0.1/v1", "http:// or https://"),
+                                          ("http://me:sk-secret-1@127.0.0.1/v1", "user name or password")])
+def test_the_app_refuses_a_bad_llm_endpoint_at_start(url, message):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    r = subprocess.run([sys.executable, "app.py"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "SANAD_LLM_URL": url})
+    assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
+    assert "sk-secret-1" not in r.stderr + r.stdout

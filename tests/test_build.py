@@ -35,6 +35,39 @@ def test_incremental_rebuild_embeds_only_what_changed(config, fake, corpus):
     assert np.allclose(ix.load(config).vectors, loaded.vectors)
 
 
+def test_a_rebuild_does_not_extract_unchanged_files_again(config, fake, corpus, monkeypatch):
+    import shutil
+
+    from conftest import ROOT
+    from rag.ingest import sources as src
+
+    shutil.copy(ROOT / "tests" / "fixtures" / "formats" / "xai-funding.html", corpus / "xai-funding.html")
+    (corpus / "export.jsonl").write_text(
+        '{"id": "a1", "title": "خبر", "text": "أعلنت الشركة عن نتائجها السنوية في مؤتمر صحفي عقد أمس."}\n'
+        "{not json\n", encoding="utf-8")
+    first = bx.build(config, fake)
+    before = ix.load(config).sources
+
+    reads: list[str] = []
+    real = src.read_file
+    monkeypatch.setattr(src, "read_file", lambda path: reads.append(path.name) or real(path))
+    again = bx.build(config, FakeEmbedder())
+    assert reads == []  # every file unchanged: nothing extracted, nothing embedded
+    assert [str(e) for e in again.skipped] == [str(e) for e in first.skipped]  # the bad line is still named
+    assert any("line 2" in str(e) for e in again.skipped)
+    after = ix.load(config).sources
+    assert {k: (s.text, s.title, s.sha256, dict(s.meta)) for k, s in after.items()} == \
+        {k: (s.text, s.title, s.sha256, dict(s.meta)) for k, s in before.items()}
+
+    page = corpus / "xai-funding.html"
+    page.write_text(page.read_text(encoding="utf-8").replace("</article>", "<p>فقرة أضيفت لاحقًا إلى الخبر.</p>"
+                                                            "</article>", 1), encoding="utf-8")
+    os.utime(page, ns=(page.stat().st_atime_ns, page.stat().st_mtime_ns + 10**10))
+    bx.build(config, FakeEmbedder())
+    assert reads == ["xai-funding.html"]  # only the changed file is read
+    assert "فقرة أضيفت لاحقًا" in ix.load(config).sources["xai-funding"].text
+
+
 def test_old_generations_are_removed_after_one_build_of_grace(config, fake):
     bx.build(config, fake)
     first = ix.current_generation(config.index_dir)

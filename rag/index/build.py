@@ -39,7 +39,7 @@ from ..errors import ConfigError, IndexCorrupt, IndexLocked, IndexMissing, Sanad
 from .index import (COMPACT_DEAD, CURRENT, FORMAT_VERSION, current_generation, generation_manifest, live_rows,
                     manifest_problems, open_store, read_manifest, source_problems)
 from ..ingest.sentences import Sentence, split_sentences
-from ..ingest.sources import SUFFIXES, FolderLoader, Loader, Source, SourceScan
+from ..ingest.sources import SUFFIXES, FolderLoader, Known, Loader, Source, SourceScan
 from .store import Appender, Store, StoreState
 from .store import new_name as new_store_name
 from ..text import TEXT_VERSION, is_verbatim, tokenize
@@ -131,6 +131,34 @@ class _Previous:
             return cls(gen, manifest, store)
         except (SanadError, OSError, ValueError, KeyError, TypeError):
             return None
+
+    def known(self, files: dict) -> Known:
+        """What this generation extracted from each file whose bytes (and
+        extractor version) did not change since: its sources, read back from
+        the store, and the warnings it gave. Spares a rebuild re-extracting
+        every saved page and PDF; the sources are loaded in one pass."""
+        old = self.manifest.get("files") or {}
+        same = {name for name, h in (files.get("files") or {}).items() if h and old.get(name) == h}
+        lines: dict[str, list[int]] = {}
+        for entry in self.manifest["sources"].values():
+            name = Path(entry["path"]).name
+            if name in same:
+                lines.setdefault(name, []).append(int(entry["line"]))
+        warned = {name: w for name, w in (self.manifest.get("file_warnings") or {}).items() if name in same}
+        try:
+            stored = self.store.sources({n for ns in lines.values() for n in ns})
+        except (OSError, ValueError, KeyError):
+            stored = {}
+
+        def known(path: Path) -> tuple[list[Source], list[SourceError]] | None:
+            if path.name not in lines:
+                return None  # nothing of it was kept (unreadable, a duplicate, new): read it again
+            found = [stored.get(n) for n in sorted(lines.get(path.name, []))]
+            if any(s is None for s in found):
+                return None
+            return [s for s in found if s is not None], [SourceError(path, w) for w in warned.get(path.name, [])]
+
+        return known
 
     def entry(self, source: Source, placed: dict) -> _Entry | None:
         """A kept source's rows, read back and given ``source``'s id (a
@@ -357,6 +385,8 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim
                    "dead_chunks": state.chunk_rows - len(rows)},
         "sources": sources,
         **files,  # "files": every article file's bytes, skipped ones too (source_problems), and their stats
+        # what reading each file warned about, replayed when an unchanged file is not read again
+        "file_warnings": plan.scan.file_warnings,
     }
     # Indented for people to read while small; past that, compact: only then does json use
     # its C encoder (5 s -> under 1 s for 100,000 sources, benchmarks/bench_archive.py).
@@ -411,7 +441,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         prev = None if full else _Previous.find(config)
         # hashed before reading: a file that changes during the build then shows as changed afterwards
         files = loader.fingerprint(prev.manifest if prev else None)
-        scan = loader.scan()
+        scan = loader.scan(prev.known(files) if prev else None)
         if not scan.sources:
             raise SourceError(Path(config.sources_dir),
                               f"no readable articles in this folder (it reads {', '.join(SUFFIXES)} files)")

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 import yaml
 
@@ -52,6 +52,9 @@ class SourceScan:
     sources: tuple[Source, ...]
     errors: tuple[SourceError, ...]
     duplicates: tuple[tuple[str, str], ...] = ()  # (duplicate path, first path)
+    # {file name: [reason, ...]}: what reading a file that did give sources warned about (bad JSONL
+    # lines...), kept in the index manifest so a rebuild that does not read the file again still says it
+    file_warnings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def source_date(source: Source) -> str:
@@ -220,15 +223,22 @@ def file_fingerprints(folder: Path) -> dict[str, str]:
     return file_record(folder)["files"]
 
 
-def scan_sources(folder: Path) -> SourceScan:
+# What a previous build already extracted from an unchanged file: its sources and warnings.
+Known = Callable[[Path], "tuple[list[Source], list[SourceError]] | None"]
+
+
+def scan_sources(folder: Path, known: Known | None = None) -> SourceScan:
     """Read every supported file in ``folder`` (not recursive, sorted by name).
 
     Unreadable files (and JSONL lines) are reported in ``errors``, never
     fatal: the others are still returned. Byte-identical articles are
-    indexed once.
+    indexed once. ``known(path)``, when it answers, gives a file's sources
+    and warnings without reading it (a build reuses what the previous one
+    extracted from files whose bytes did not change).
     """
     folder = Path(folder)
     sources, errors, dups = [], [], []
+    warned: dict[str, tuple[str, ...]] = {}
     seen: dict[str, Source] = {}
     ids: dict[str, Path] = {}
     for path in _candidates(folder):
@@ -240,7 +250,8 @@ def scan_sources(folder: Path) -> SourceScan:
             errors.append(SourceError(path, f"another file has the same name: {ids[path.stem].name}"))
             continue
         try:
-            found, warnings = read_file(path)
+            reused = known(path) if known else None
+            found, warnings = reused if reused is not None else read_file(path)
         except SourceError as e:
             errors.append(e)
             continue
@@ -248,6 +259,8 @@ def scan_sources(folder: Path) -> SourceScan:
             errors.append(SourceError(path, f"cannot be read ({e.strerror})"))
             continue
         errors += warnings
+        if warnings:
+            warned[path.name] = tuple(w.reason for w in warnings)
         ids[path.stem] = path
         for source in found:
             if source.id in ids and ids[source.id] != path:
@@ -258,7 +271,7 @@ def scan_sources(folder: Path) -> SourceScan:
                 continue
             seen[source.sha256] = source
             sources.append(source)
-    return SourceScan(tuple(sources), tuple(errors), tuple(dups))
+    return SourceScan(tuple(sources), tuple(errors), tuple(dups), warned)
 
 
 class Loader(Protocol):
@@ -271,8 +284,9 @@ class Loader(Protocol):
         which may spare work."""
         ...
 
-    def scan(self) -> SourceScan:
-        """The sources, and warnings about what could not be read."""
+    def scan(self, known: Known | None = None) -> SourceScan:
+        """The sources, and warnings about what could not be read;
+        ``known`` may answer for files a previous build already read."""
         ...
 
 
@@ -285,8 +299,8 @@ class FolderLoader:
     def fingerprint(self, previous: Mapping | None = None) -> dict:
         return file_record(self.folder, previous)
 
-    def scan(self) -> SourceScan:
-        return scan_sources(self.folder)
+    def scan(self, known: Known | None = None) -> SourceScan:
+        return scan_sources(self.folder, known)
 
 
 @dataclass(frozen=True)
@@ -299,7 +313,7 @@ class SourceList:
     def fingerprint(self, previous: Mapping | None = None) -> dict:
         return {"files": {s.id: s.sha256 for s in self.sources}}
 
-    def scan(self) -> SourceScan:
+    def scan(self, known: Known | None = None) -> SourceScan:
         seen: dict[str, Source] = {}
         dups = []
         for s in self.sources:
