@@ -59,6 +59,14 @@ def test_a_rebuild_does_not_extract_unchanged_files_again(config, fake, corpus, 
     assert {k: (s.text, s.title, s.sha256, dict(s.meta)) for k, s in after.items()} == \
         {k: (s.text, s.title, s.sha256, dict(s.meta)) for k, s in before.items()}
 
+    moved = corpus.parent / "moved"  # the folder moved: its unchanged files are still not read
+    corpus.rename(moved)
+    report = bx.build(config.with_values(sources_dir=moved), FakeEmbedder())
+    assert reads == [] and report.embedded == ()
+    assert all(e["path"].startswith(str(moved)) for e in
+               ix.generation_manifest(ix.current_generation(config.index_dir))["sources"].values())
+    moved.rename(corpus)
+
     page = corpus / "xai-funding.html"
     page.write_text(page.read_text(encoding="utf-8").replace("</article>", "<p>فقرة أضيفت لاحقًا إلى الخبر.</p>"
                                                             "</article>", 1), encoding="utf-8")

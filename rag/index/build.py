@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -156,7 +156,9 @@ class _Previous:
             found = [stored.get(n) for n in sorted(lines.get(path.name, []))]
             if any(s is None for s in found):
                 return None
-            return [s for s in found if s is not None], [SourceError(path, w) for w in warned.get(path.name, [])]
+            # the folder may have moved since: the sources name the file where it is now
+            return ([replace(s, path=str(path)) for s in found if s is not None],
+                    [SourceError(path, w) for w in warned.get(path.name, [])])
 
         return known
 
