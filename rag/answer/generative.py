@@ -163,7 +163,7 @@ class LLMComposer:
             return
         passages = passages_of(decision, self.max_passages, more)
         chat = messages(question.text, passages)
-        answers = self._answers(question, decision, passages, more)
+        answers = self._answers(question, decision, passages)
         kept: list[tuple[verify.Draft, verify.Verdict]] = []
         dropped = 0
         try:
@@ -201,17 +201,15 @@ class LLMComposer:
             log.info("dropped an LLM sentence for %r: %s: %r", question.text[:80], verdict.reason, draft.text[:200])
         return verdict.ok
 
-    def _answers(self, question: Question, decision: Decision, passages: Sequence[Citation],
-                 more: Sequence[Window]) -> list[str]:
+    def _answers(self, question: Question, decision: Decision, passages: Sequence[Citation]) -> list[str]:
         """What a factoid statement's numbers and names must include, per
         passage: the decision's short answer (the answer Sanad decided on,
         so the LLM may rephrase it but not swap in another number from
         another passage), or without one the reader's span in each passage."""
-        if decision.short:
+        if decision.short:  # cut from the best window the reader read, which holds it
             sid, lo, hi = decision.short
-            text = next((w[2][lo - w[3]:hi - w[3]] for w in [*more, *((p.source, p.title, p.text, p.start)
-                                                                       for p in passages)]
-                         if w[0] == sid and w[3] <= lo and hi <= w[3] + len(w[2])), "")
+            text = next((c.text[lo - c.start:hi - c.start] for c in decision.candidates
+                         if c.evidence.sentence.source_id == sid and c.start <= lo and hi <= c.start + len(c.text)), "")
             if text:
                 return [text] * len(passages)
         readings = self.reader(question.text, [p.text for p in passages])

@@ -204,7 +204,8 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     if any(not 1 <= n <= len(passages) for n in draft.cited):
         return Verdict(False, f"cites a passage that does not exist ({list(draft.cited)})")
     cited = [passages[n - 1] for n in draft.cited]
-    missing = sorted(f[1:] for f in facts(draft.text, names) if not any(holds(f, p) for p in cited))
+    found = facts(draft.text, names)
+    missing = sorted(f[1:] for f in found if not any(holds(f, p) for p in cited))
     if missing:
         return Verdict(False, f"not in the cited passages: {', '.join(missing)}")
     claim = f"{question} {draft.text}".strip()
@@ -217,5 +218,5 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     if not backing:
         return Verdict(False, "no cited passage supports it")
     # a passage that holds one of its facts stays cited even if the reader judged another one
-    needed = {n for n, p in zip(draft.cited, cited) if any(holds(f, p) for f in facts(draft.text, names))}
+    needed = {n for n, p in zip(draft.cited, cited) if any(holds(f, p) for f in found)}
     return Verdict(True, "supported", tuple(n for n in draft.cited if n in backing or n in needed))

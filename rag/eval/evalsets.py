@@ -97,17 +97,22 @@ def _round_robin(questions: list[EvalQuestion], n: int) -> list[EvalQuestion]:
     return picked[:n]
 
 
-def load(path: Path) -> EvalSet:
-    """Read a dataset file, telling the format by its content."""
-    path = Path(path)
+def _read_text(path: Path) -> str:
+    """The file's text; what stops it being read is a DatasetError naming the file."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
     except UnicodeDecodeError:
         raise DatasetError(f"{path}: not UTF-8 text") from None
     except OSError as e:
         raise DatasetError(f"{path}: {e.strerror or e}") from None
+
+
+def load(path: Path) -> EvalSet:
+    """Read a dataset file, telling the format by its content."""
+    path = Path(path)
+    raw = _read_text(path)
     if raw.lstrip().startswith("{") and '"data"' in raw[:200_000]:
         try:
             return _squad(path, json.loads(raw))
@@ -163,12 +168,9 @@ def read_squad(path: Path) -> list[SquadParagraph]:
     """The paragraphs of a SQuAD v1.1 or 2.0 file. A malformed entry is a
     DatasetError naming the file and the row (data[a].paragraphs[p].qas[q])."""
     path = Path(path)
+    raw = _read_text(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise DatasetError(f"{path}: not UTF-8 text") from None
+        doc = json.loads(raw)
     except ValueError as e:
         raise DatasetError(f"{path}: not JSON ({e})") from None
     return _squad_paragraphs(path, doc)
