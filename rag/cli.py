@@ -61,7 +61,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"error: --watch wants a number of seconds above 0 (got {args.watch})", file=sys.stderr)
         return EXIT_USER_ERROR
     if args.watch is None or args.full:  # with --watch, --full rebuilds everything once before watching
-        report = build(config, embedder, full=args.full, progress=_progress_bars({"embed": ("Embedding", "chunk")}))
+        report = build(config, embedder, full=args.full, progress=_progress_bars({"embed": ("Embedding", "article")}))
         _print_build(report)
     if args.watch is not None:
         return _watch(config, embedder, args.watch)
@@ -231,11 +231,18 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"error: --span-weight wants NAME=NUMBER (got {item!r})", file=sys.stderr)
             return EXIT_USER_ERROR
+    repeat = {}
+    for item in args.repeat or ():
+        name, _, value = item.partition("=")
+        if not value.isdigit() or int(value) < 1:
+            print(f"error: --repeat wants NAME=TIMES, a whole number of at least 1 (got {item!r})", file=sys.stderr)
+            return EXIT_USER_ERROR
+        repeat[name] = int(value)
     if args.data is None:
         weights.setdefault("aaqad-train", 0.3)  # machine-translated: its spans are noisy (datasets README)
     options = TrainOptions(data=data, out=Path(args.out), seed=args.seed, epochs=args.epochs,
                            batch_size=args.batch_size, span_weight=weights, max_examples=args.max_examples,
-                           max_holdout=args.max_holdout, lr=args.lr)
+                           max_holdout=args.max_holdout, lr=args.lr, cut=args.cut_negatives, repeat=repeat)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
     manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     m = manifest["metrics"]
@@ -360,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-holdout", type=int, default=500, metavar="N", help="held-out questions to score")
     tr.add_argument("--span-weight", action="append", metavar="STEM=W",
                     help="span-loss weight of a file, by its name without .json (e.g. aaqad-train=0.3)")
+    tr.add_argument("--cut-negatives", action="store_true",
+                    help="also train on each answer's window with the answer's sentence cut out, as a non-answer")
+    tr.add_argument("--repeat", action="append", metavar="STEM=N",
+                    help="use a file's examples N times an epoch (e.g. arcd-train=3: a small clean set weighs more)")
     tr.set_defaults(func=cmd_train_reader)
     ca = sub.add_parser("calibrate", help="fit the calibration layer over a trained reader",
                         description="Ask the held-out articles of the reader's training files through the "

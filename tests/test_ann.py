@@ -41,3 +41,15 @@ def test_every_kind_finds_the_exact_neighbours_on_a_small_set(kind, tmp_path):
 def test_ivf_lists_scale_with_size():
     assert ann.ivf_lists(100) >= 1
     assert ann.ivf_lists(10_000) < ann.ivf_lists(1_000_000) <= 4000
+
+
+def test_hnsw_is_built_with_the_specs_efconstruction_and_records_it():
+    data = _unit(500)
+    for ef in (ann.HNSW_BUILD_EF, ann.SENTENCE_BUILD_EF):
+        spec = ann.spec_for(len(data), "hnsw", ef)
+        assert spec.to_json()["build_ef"] == ef
+        built = ann.build(spec, data)
+        assert faiss.downcast_index(built).hnsw.efConstruction == ef
+        ann.extend(built, spec, _unit(10, seed=3))
+        assert faiss.downcast_index(built).hnsw.efConstruction == ef and built.ntotal == 510
+    assert "build_ef" not in ann.spec_for(10).to_json()  # flat: nothing to record

@@ -375,3 +375,76 @@ def test_when_dead_rows_pile_up_the_store_is_compacted(config, fake, corpus):
     assert stores[0] not in on_disk or compacted == len(stores) - 1  # the old store goes after one build of grace
     bx.build(config, fake)
     assert {p.name for p in config.index_dir.iterdir() if p.name.startswith("store-")} == {stores[-1]}
+
+
+
+class _BatchRecorder:
+    """A runner that logs each call (its number of jobs) into ``events``,
+    where the tests also log every source appended to the store."""
+
+    late = False
+
+    def __init__(self, embedder, events, fail_on_call=None):
+        self.embedder, self.events, self.fail_on_call = embedder, events, fail_on_call
+        self.calls = 0
+
+    def run(self, jobs):
+        from rag.index.embedding import run_job
+
+        self.calls += 1
+        self.events.append(("embed", len(jobs)))
+        if self.calls == self.fail_on_call:
+            raise SanadError("the cluster went away")
+        for i, job in enumerate(jobs):
+            yield i, run_job(self.embedder, job, 16)
+
+
+def _log_appends(monkeypatch, events):
+    original = store.Appender.add
+    monkeypatch.setattr(store.Appender, "add",
+                        lambda self, source, *a: events.append(("append", source.id)) or original(self, source, *a))
+
+
+def test_new_articles_are_embedded_and_appended_a_batch_at_a_time(config, tmp_path, monkeypatch):
+    reference = config.with_values(index_dir=tmp_path / "whole")
+    bx.build(reference, FakeEmbedder())
+    sizes = sorted(len(p.read_text(encoding="utf-8")) for p in config.sources_dir.iterdir())
+    monkeypatch.setattr(bx, "BATCH_CHARS", sizes[-1] + sizes[0])  # at most two articles a batch, one at least
+    events: list = []
+    _log_appends(monkeypatch, events)
+    report = bx.build(config, None, runner=_BatchRecorder(FakeEmbedder(), events))
+    calls = [n for kind, n in events if kind == "embed"]
+    assert len(calls) >= 3 and sum(calls) == report.sources == 5 and all(1 <= n <= 2 for n in calls)
+    # each batch's rows went to the store before the next batch was embedded: memory holds one batch
+    for at, (kind, n) in enumerate(events):
+        if kind == "embed":
+            assert [k for k, _ in events[at + 1:at + 1 + n]] == ["append"] * n
+    batched, whole = ix.load(config), ix.load(reference)
+    assert report.chunks == len(whole.chunks) == len(batched.chunks)
+    key = {c.id: i for i, c in enumerate(whole.chunks)}
+    order = [key[c.id] for c in batched.chunks]
+    assert [c.text for c in batched.chunks] == [whole.chunks[i].text for i in order]
+    assert np.allclose(batched.vectors, whole.vectors[order])
+
+
+def test_a_build_failing_after_some_batches_leaves_the_previous_index(config, fake, monkeypatch):
+    bx.build(config, fake)
+    before = ix.load(config)
+    for n in range(3):
+        (config.sources_dir / f"new-{n}.md").write_text(f"مقال جديد رقم {n} عن الطاقة الشمسية في المغرب.\n" * 5,
+                                                         encoding="utf-8")
+    monkeypatch.setattr(bx, "BATCH_CHARS", 1)  # one article a batch
+    events: list = []
+    _log_appends(monkeypatch, events)
+    with pytest.raises(SanadError, match="went away"):
+        bx.build(config, None, runner=_BatchRecorder(FakeEmbedder(), events, fail_on_call=3))
+    assert [k for k, _ in events] == ["embed", "append", "embed", "append", "embed"]  # two were appended
+    monkeypatch.undo()
+    assert ix.load(config, check_sources=False).path == before.path
+    report = bx.build(config, FakeEmbedder())  # cuts the orphaned rows off
+    assert sorted(report.embedded) == ["new-0", "new-1", "new-2"]
+    loaded = ix.load(config)
+    state = loaded.manifest["store"]
+    for name, size in state["bytes"].items():
+        assert (config.index_dir / state["name"] / name).stat().st_size == size
+    assert {c.source_id for c in loaded.chunks} == set(before.sources) | {"new-0", "new-1", "new-2"}

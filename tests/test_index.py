@@ -210,6 +210,8 @@ def test_a_large_archive_searches_sentences_through_faiss(config):
     big = ix.load(big_config)
     assert big.sentence_ann is not None and big.sentence_ann.ntotal == len(big.sentences)
     assert big.manifest["sentence_search"]["type"] == "hnsw"
+    # the sentence graph is built with less search than the chunks' (it only proposes candidates)
+    assert big.manifest["sentence_search"]["build_ef"] == ix.ann.SENTENCE_BUILD_EF < big.manifest["faiss"]["build_ef"]
     q = FakeEmbedder().embed_query("إيلون ماسك وسام ألتمان")
     exact = small.search_sentences(q, 8)
     assert exact == [int(i) for i in np.argsort(-(small.sentence_vectors @ q), kind="stable")[:8]]

@@ -40,6 +40,24 @@ def test_examples_hold_the_answer_verbatim_and_negatives_do_not():
                 assert not any(g in e.window for g in golds[e.qid])
 
 
+def test_cut_negatives_keep_the_answers_neighbours_but_never_the_answer():
+    plain, _ = examples_from(MINI, seed=13)
+    examples, _ = examples_from(MINI, seed=13, cut=True)
+    cut = [e for e in examples if e.kind == "cut"]
+    assert [e for e in examples if e.kind != "cut"] == plain  # the option only adds
+    assert cut and all(e.label == 0 and e.span is None for e in cut)
+    golds = {qa.id: [t for t, _ in qa.answers] for p in read_squad(MINI) for qa in p.qas}
+    windows = {e.qid: e.window for e in examples if e.kind == "answer"}
+    for e in cut:
+        assert not any(g in e.window for g in golds[e.qid])
+        # what is left is the gold window with one stretch (the answer's sentence) taken out
+        whole, left = "".join(windows[e.qid].split()), "".join(e.window.split())
+        assert len(left) < len(whole)
+        assert any(whole.startswith(left[:k]) and whole.endswith(left[k:]) for k in range(len(left) + 1))
+    # noisy files (span weight under 1) get none
+    assert not [e for e in examples_from(MINI, seed=13, span_weight=0.3, cut=True)[0] if e.kind == "cut"]
+
+
 def test_unanswerable_questions_give_near_miss_negatives_and_a_holdout_is_kept():
     examples, held = examples_from(MINI2, seed=13)
     impossible = [e for e in examples if e.kind == "impossible"]
@@ -115,3 +133,12 @@ def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_pat
         for ans in qa["answers"]:
             assert para["context"][ans["answer_start"]:ans["answer_start"] + len(ans["text"])] == ans["text"]
     assert len(para["qas"]) == 3  # each of the others had its answer in another sentence
+
+
+@pytest.mark.parametrize("bad", ["mini-squad=0", "mini-squad=two", "mini-squad"])
+def test_a_bad_repeat_is_one_clear_line(tmp_path, bad):
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "r"),
+                        "--repeat", bad], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode != 0 and r.stderr.strip().splitlines() == [
+        f"error: --repeat wants NAME=TIMES, a whole number of at least 1 (got {bad!r})"]
+    assert not (tmp_path / "r").exists()

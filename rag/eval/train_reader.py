@@ -9,7 +9,10 @@ Examples are (question, window, label, span):
   that shares most words with the question but not the answer, or the best
   BM25 window of another article (label 0);
 * SQuAD 2.0 unanswerable questions: the window around the "plausible" answer,
-  the near miss a careless reader would give (label 0).
+  the near miss a careless reader would give (label 0);
+* optionally (``cut``, clean files only), the gold window with the answer's sentence cut out: its
+  neighbours still name what the question names, but not the thing asked
+  (label 0), the near miss that lexical coverage alone cannot tell apart.
 
 One article in ``HOLDOUT`` (by a seeded hash of its title) is held out of
 every file; its questions choose the threshold and give the manifest's
@@ -51,7 +54,7 @@ class Example:
     window: str
     label: int
     span: tuple[int, int] | None  # character offsets into the window, for label 1
-    kind: str  # "answer" | "same" (same paragraph) | "other" (another article) | "impossible"
+    kind: str  # "answer" | "same" (same paragraph) | "other" (another article) | "impossible" | "cut"
     weight: float = 1.0  # of the span loss
 
 
@@ -86,6 +89,8 @@ class TrainOptions:
     rank: int = 16
     alpha: int = 32
     threads: int | None = None
+    cut: bool = False  # also the gold window with the answer's sentence cut out, as a negative
+    repeat: dict = field(default_factory=dict)  # file stem -> times its examples are used per epoch
 
 
 def held_out(title: str, seed: int) -> bool:
@@ -110,8 +115,8 @@ def _locate(context: str, text: str, start: int) -> tuple[int, int] | None:
     return (at, at + len(text)) if at >= 0 else None
 
 
-def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Progress | None = None
-                  ) -> tuple[list[Example], list[HeldQuestion]]:
+def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Progress | None = None,
+                  cut: bool = False) -> tuple[list[Example], list[HeldQuestion]]:
     """Training examples and held-out questions of one SQuAD file."""
     paragraphs = read_squad(path)
     rnd = random.Random(f"{seed}-{path.name}")
@@ -120,8 +125,10 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
     art_of = {t: i for i, t in enumerate(titles)}
     windows: list[_Window] = []
     per_para: list[list[int]] = []
+    sentences: list[list[tuple[int, int]]] = []
     for para in paragraphs:
         spans = split_sentences(para.context)
+        sentences.append(spans)
         ids = []
         seen = set()
         for i in range(len(spans)):
@@ -189,7 +196,23 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
             for kind, js in picks:
                 for j in js:
                     train.append(Example(qa.id, qa.question, windows[j].text, 0, None, kind))
+            if cut and span_weight >= 1.0 and (rest := _cut_answer(para.context, sentences[n], w, answer, golds)):
+                train.append(Example(qa.id, qa.question, rest, 0, None, "cut"))
     return train, heldout
+
+
+def _cut_answer(context: str, spans: Sequence[tuple[int, int]], w: _Window, answer: tuple[int, int],
+                golds: Sequence[str]) -> str | None:
+    """The window ``w`` without the sentence(s) holding ``answer``, or None
+    when nothing (or only the answer again) is left."""
+    held = [(a, b) for a, b in spans if a < answer[1] and b > answer[0]]
+    if not held:
+        return None
+    lo, hi = held[0][0], held[-1][1]
+    rest = (context[w.lo:lo].rstrip() + " " + context[hi:w.hi].lstrip()).strip()
+    if len(rest) < 40 or any(g in rest for g in golds):
+        return None
+    return rest
 
 
 def file_hash(path: Path) -> str:
@@ -233,9 +256,10 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     files = []
     for path in options.data:
         path = Path(path)
-        ex, ho = examples_from(path, options.seed, options.span_weight.get(path.stem, 1.0), progress)
+        ex, ho = examples_from(path, options.seed, options.span_weight.get(path.stem, 1.0), progress,
+                               cut=options.cut)
         log(f"{path.name}: {len(ex)} training examples, {len(ho)} held-out questions")
-        examples += ex
+        examples += ex * max(1, int(options.repeat.get(path.stem, 1)))
         held += ho
         files.append({"file": path.name, "sha256": file_hash(path), "examples": len(ex), "held_out": len(ho)})
     if not examples:
@@ -243,7 +267,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     rnd = random.Random(options.seed)
     if options.max_examples and len(examples) > options.max_examples:
         examples = rnd.sample(examples, options.max_examples)
-    counts = {k: sum(e.kind == k for e in examples) for k in ("answer", "same", "other", "impossible")}
+    counts = {k: sum(e.kind == k for e in examples) for k in ("answer", "same", "other", "impossible", "cut")}
     log(f"training on {len(examples)} examples: {counts}")
     folder = rd.base_folder(Config.load().cache_dir)  # after the data: a bad file fails before any model work
 
@@ -334,7 +358,8 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         "data": files,
         "examples": counts,
         "options": {"epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
-                    "span_weight": options.span_weight, "max_examples": options.max_examples},
+                    "span_weight": options.span_weight, "max_examples": options.max_examples,
+                    "cut": options.cut, "repeat": options.repeat},
         "metrics": metrics,
         "files": files_sha,
         "created": time.strftime("%Y-%m-%d"),

@@ -1,12 +1,15 @@
-"""Building the index: plan -> embed -> write -> publish.
+"""Building the index: plan -> embed and append -> write -> publish.
 
 1. plan: which sources keep their rows in the store, which rows are copied
    (a renamed file; a compaction), which sources are chunked and embedded;
-2. embed: the new sources' chunks and sentences, here or on a Ray cluster
-   (``rag/index/embedding.py`` jobs, ``rag/index/ray_embedding.py``);
-3. write: their rows appended to the store (``rag/index/store.py``), the previous
-   FAISS indexes grown by them, BM25 recomputed from the stored term counts,
-   and a manifest naming the live rows, in a new generation folder;
+2. embed and append: the new sources chunked and embedded a batch at a time,
+   here or on a Ray cluster (``rag/index/embedding.py`` jobs,
+   ``rag/index/ray_embedding.py``), and their rows appended to the store
+   (``rag/index/store.py``) before the next batch, so memory holds one batch
+   of chunks and vectors, not the archive's (``BATCH_CHARS``);
+3. write: the previous FAISS indexes grown by the appended rows, BM25
+   recomputed from the stored term counts, and a manifest naming the live
+   rows, in a new generation folder;
 4. publish: the ``current`` symlink swapped in one atomic rename, and
    generations and stores no generation needs any more removed.
 
@@ -45,6 +48,10 @@ from .store import new_name as new_store_name
 from ..text import TEXT_VERSION, is_verbatim, tokenize
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# Text chunked and embedded per batch before its rows are appended: ~100,000 chunks of 500
+# characters (their vectors and their sentences' ~0.5 GB). Holding a whole 100,000-article
+# archive's rows until the end took 15 GB (BENCHMARKS.md, "100,000 articles").
+BATCH_CHARS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -223,33 +230,28 @@ def _embedded(entry: _Entry, home: dict[int, list[int]], alone: list[int], resul
     return _Entry(entry.source, entry.chunks, entry.sentences, result.chunks, sv)
 
 
-def _embed(config: Config, embedder, runner: JobRunner | None, entries: list[_Entry], fresh: list[int],
-           progress: Progress) -> int:
-    """Embed ``entries[i]`` for every ``i`` in ``fresh``, in place; the
-    number of chunks embedded."""
-    total = sum(len(entries[i].chunks) for i in fresh)
-    if not fresh:
-        return 0
-    progress("embed", 0, total)
+def _runner(config: Config, embedder, runner: JobRunner | None) -> tuple[JobRunner, bool]:
+    """The runner that embeds (the given one, a Ray cluster's, or this
+    process with ``embedder``) and whether it does late chunking."""
     if runner is None and config.ray_address:
         from .ray_embedding import RayRunner
 
         runner = RayRunner(config, config.ray_address, config.ray_actors or None)
     if runner is None:
-        runner = LocalRunner(embedder, max(1, config.batch_size))
-        late = hasattr(embedder, "embed_passages_with_spans")
-    else:
-        late = getattr(runner, "late", True)
-    jobs = [_job(entries[i], late) for i in fresh]
-    done = 0
+        return LocalRunner(embedder, max(1, config.batch_size)), hasattr(embedder, "embed_passages_with_spans")
+    return runner, getattr(runner, "late", True)
+
+
+def _embed(runner: JobRunner, late: bool, entries: list[_Entry]) -> Iterator[_Entry]:
+    """``entries`` with their vectors, in the order the runner finishes them."""
+    jobs = [_job(e, late) for e in entries]
+    done = set()
     for n, result in runner.run([job for job, _, _ in jobs]):
         _, home, alone = jobs[n]
-        entries[fresh[n]] = _embedded(entries[fresh[n]], home, alone, result)
-        done += len(entries[fresh[n]].chunks)
-        progress("embed", done, total)
-    if any(entries[i].chunk_vectors is None for i in fresh):
+        done.add(n)
+        yield _embedded(entries[n], home, alone, result)
+    if len(done) != len(entries):
         raise IndexCorrupt("the embedding runner left sources without vectors")
-    return total
 
 
 def _vector_index(spec: ann.AnnSpec, previous: Path | None, old_spec: dict | None, vectors: np.ndarray,
@@ -303,45 +305,108 @@ def _plan(config: Config, scan: SourceScan, prev: _Previous | None) -> _Plan:
         elif old is not None and prev is not None and (copied := prev.entry(source, old)) is not None:
             plan.entries.append(copied)
         else:
-            sentences = [Sentence(source.id, a, b, source.text[a:b]) for a, b in split_sentences(source.text)]
             plan.fresh.append(len(plan.entries))
-            plan.entries.append(_Entry(source, chunk_source(source, config.chunking), sentences))
+            plan.entries.append(_Entry(source, [], []))  # chunked when its batch comes (_fill)
     return plan
 
 
-def _append(index_dir: Path, plan: _Plan, dim: int) -> tuple[StoreState, dict[str, dict]]:
-    """Stage 3a: the plan's entries appended to its store (or a new one);
-    the store's new state and each appended source's rows."""
-    state = plan.state or StoreState(new_store_name(), dim)
-    if state.dim != dim:
-        raise IndexCorrupt("reused vectors and new vectors have different dimensions; use --full")
-    appender = Appender(index_dir / state.name, state)
+def _chunked(config: Config, source: Source) -> _Entry:
+    sentences = [Sentence(source.id, a, b, source.text[a:b]) for a, b in split_sentences(source.text)]
+    return _Entry(source, chunk_source(source, config.chunking), sentences)
+
+
+def _fresh_batches(entries: list[_Entry], fresh: list[int], limit: int) -> Iterator[list[int]]:
+    """``fresh`` cut into runs of at most ``limit`` characters of text (at
+    least one source each)."""
+    batch: list[int] = []
+    size = 0
+    for i in fresh:
+        n = len(entries[i].source.text)
+        if batch and size + n > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(i)
+        size += n
+    if batch:
+        yield batch
+
+
+@dataclass
+class _Filled:
+    """Stage 2's result: the store after the appends and where each appended
+    source's rows are."""
+
+    state: StoreState
+    placed: dict[str, dict]  # source id -> {"line", "rows", "sentence_rows"}
+    embedded_chunks: int
+
+
+def _fill(config: Config, embedder, runner: JobRunner | None, plan: _Plan, progress: Progress) -> _Filled:
+    """Stage 2: append the plan's copied entries to its store (or a new
+    one), then chunk, embed and append its fresh sources a batch at a time.
+    An entry's rows leave memory once appended."""
+    index_dir = Path(config.index_dir)
     placed: dict[str, dict] = {}
+    appender: Appender | None = None
+    state = plan.state
+    waiting: list[_Entry] = []  # sources without chunks that came before a new store's first vectors
+
+    def add(e: _Entry) -> None:
+        nonlocal appender, state
+        vectors = np.asarray(e.chunk_vectors)
+        if appender is None:
+            if state is None and not len(e.chunks):
+                waiting.append(e)  # a new store needs the vectors' dimension
+                return
+            state = state or StoreState(new_store_name(), int(vectors.shape[1]))
+            appender = Appender(index_dir / state.name, state)
+            for w in waiting:
+                add(w)
+        if len(e.chunks) and int(vectors.shape[1]) != appender.dim:
+            raise IndexCorrupt("reused vectors and new vectors have different dimensions; use --full")
+        line, row, srow = appender.add(
+            e.source, e.chunks, e.sentences, vectors, np.asarray(e.sentence_vectors),
+            [Counter(tokenize(c.text)) for c in e.chunks])
+        placed[e.source.id] = {"line": line, "rows": [row, row + len(e.chunks)],
+                               "sentence_rows": [srow, srow + len(e.sentences)]}
+
+    fresh = set(plan.fresh)
+    embedded = 0
     try:
-        for e in plan.entries:
-            line, row, srow = appender.add(
-                e.source, e.chunks, e.sentences, np.asarray(e.chunk_vectors), np.asarray(e.sentence_vectors),
-                [Counter(tokenize(c.text)) for c in e.chunks])
-            placed[e.source.id] = {"line": line, "rows": [row, row + len(e.chunks)],
-                                   "sentence_rows": [srow, srow + len(e.sentences)]}
-        state = appender.close()
-        for i, e in enumerate(plan.entries):  # in the store now: free their vectors before FAISS is built
-            plan.entries[i] = _Entry(e.source, e.chunks, e.sentences)
-        return state, placed
+        for i, e in enumerate(plan.entries):  # copied rows first (they hold their vectors already)
+            if i not in fresh:
+                add(e)
+                plan.entries[i] = _Entry(e.source, [], [])
+        if plan.fresh:
+            runner_, late = _runner(config, embedder, runner)
+            progress("embed", 0, len(plan.fresh))
+            done = 0
+            for batch in _fresh_batches(plan.entries, plan.fresh, BATCH_CHARS):
+                for e in _embed(runner_, late, [_chunked(config, plan.entries[i].source) for i in batch]):
+                    add(e)
+                    embedded += len(e.chunks)
+                    done += 1
+                    progress("embed", done, len(plan.fresh))
+        if appender is None:  # nothing appended: the store stays as it was
+            if state is None:
+                raise IndexCorrupt("no source gave any chunk to index")
+            return _Filled(state, placed, 0)
+        return _Filled(appender.close(), placed, embedded)
     except BaseException:
-        appender.abort()  # what was appended is cut off by the next build
+        if appender is not None:
+            appender.abort()  # what was appended is cut off by the next build
         raise
 
 
-def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim: int) -> tuple[Path, str]:
-    """Stage 3: the store appended, then a new generation folder with the
-    FAISS indexes, BM25 and, last, the manifest. Returns the folder and
-    the name of its store."""
+def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, filled: _Filled) -> tuple[Path, str]:
+    """Stage 3: a new generation folder with the FAISS indexes grown by the
+    appended rows, BM25 and, last, the manifest. Returns the folder and the
+    name of its store."""
     import faiss
 
     index_dir = Path(config.index_dir)
-    before = plan.state or StoreState("", dim)
-    state, placed = _append(index_dir, plan, dim)
+    state, placed = filled.state, filled.placed
+    before = plan.state or StoreState("", state.dim)
     store = Store(index_dir / state.name, state)
     sources: dict[str, dict] = {}
     for source in plan.scan.sources:
@@ -360,7 +425,7 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim
                        base.manifest.get("faiss") if base else None, store.array("vectors.f32"), before.chunk_rows)
     faiss.write_index(fx, str(gen / "faiss.index"))
     del fx  # written: free the graph before the next one is built (peak memory, BENCHMARKS.md)
-    sspec = ann.spec_for(state.sentence_rows, config.ann)
+    sspec = ann.spec_for(state.sentence_rows, config.ann, ann.SENTENCE_BUILD_EF)
     if sspec.kind != "flat":  # a flat index would only copy sentence_vectors.f32
         sfx = _vector_index(sspec, base.gen / "sentences.faiss" if base else None,
                             base.manifest.get("sentence_search") if base else None,
@@ -376,7 +441,7 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, dim
         "format_version": FORMAT_VERSION,
         "text_version": TEXT_VERSION,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "embedding": {"model": config.model, "dim": dim, "query_prompt": config.query_prompt,
+        "embedding": {"model": config.model, "dim": state.dim, "query_prompt": config.query_prompt,
                       "passage_prompt": config.passage_prompt, "normalized": True},
         "chunking": config.chunking.to_json(),
         "faiss": spec.to_json(),  # over every store row, dead ones too (search skips them)
@@ -450,26 +515,22 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         old_ids = set(prev.manifest["sources"]) if prev else set(_previous_sources(index_dir))
 
         plan = _plan(config, scan, prev)
-        n_embedded = _embed(config, embedder, runner, plan.entries, plan.fresh, progress)
-        dims = {int(np.asarray(e.chunk_vectors).shape[1]) for e in plan.entries if len(e.chunks)}
-        dims |= {plan.state.dim} if plan.state is not None else set()
-        if len(dims) != 1:
-            raise IndexCorrupt("reused vectors and new vectors have different dimensions; use --full")
+        filled = _fill(config, embedder, runner, plan, progress)
 
         progress("write", 0, 1)
-        gen, store = _write(config, plan, prev, files, dims.pop())
+        gen, store = _write(config, plan, prev, files, filled)
         _publish(index_dir, gen, {gen.name: store, **({prev.gen.name: prev.store.state.name} if prev else {})})
         progress("write", 1, 1)
 
     embedded = {plan.entries[i].source.id for i in plan.fresh}
     return BuildReport(
         path=index_dir, sources=len(scan.sources),
-        chunks=sum(_rows(e) for e in plan.kept.values()) + sum(len(e.chunks) for e in plan.entries),
+        chunks=sum(_rows(e) for e in plan.kept.values()) + sum(_rows(e) for e in filled.placed.values()),
         embedded=tuple(s.id for s in scan.sources if s.id in embedded),
         reused=tuple(s.id for s in scan.sources if s.id not in embedded),
         removed=tuple(sorted(old_ids - {s.id for s in scan.sources})),
         skipped=scan.errors, duplicates=scan.duplicates,
-        seconds=time.perf_counter() - started, embedded_chunks=n_embedded,
+        seconds=time.perf_counter() - started, embedded_chunks=filled.embedded_chunks,
     )
 
 def needs_build(config: Config) -> list[str]:
