@@ -65,5 +65,28 @@ def test_source_terms_keep_only_the_most_recently_used(fake_sanad, monkeypatch):
     table.source_terms(c)  # b, the least recently used, goes
     assert set(table._sources) == {a, c}
     assert table.source_terms(b) == TermSet.of(
-        tokenize(fake_sanad.index.sources[b].title)
-        + [t for s in fake_sanad.index.sentences if s.source_id == b for t in tokenize(s.text)])
+        tokenize(fake_sanad.index.sources[b].title) + tokenize(fake_sanad.index.sources[b].text))
+
+
+def test_an_articles_words_from_the_store_equal_its_sentences_words(config, fake):
+    """Source coverage reads an article's words from the BM25 term counts
+    stored with its chunks: the words of its whole text (its sentences', and
+    a line no sentence holds, such as a "### المراجع" heading)."""
+    from rag.answer.evidence import SentenceTable
+    from rag.answer.grounding import TermSet
+    from rag.index import build as bx
+    from rag.index import index as ix
+
+    bx.build(config, fake)
+    index = ix.load(config)
+    table = SentenceTable(index)
+    from rag.text import tokenize
+
+    for sid, source in index.sources.items():
+        lo, hi = table._source_ranges[sid]
+        assert set(index.source_tokens(sid)) == set(tokenize(source.text))
+        assert set(index.source_tokens(sid)) >= {t for i in range(lo, hi) for t in table.tokens[i]}
+        assert table.source_terms(sid) == TermSet.of(tokenize(source.text)) | table.title_terms(sid)
+    # an index that is only in memory (the evaluation's "article removed") still has them
+    some = next(iter(index.sources))
+    assert index.without([some]).source_tokens(next(s for s in index.sources if s != some))

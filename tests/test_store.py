@@ -47,6 +47,21 @@ def test_rows_read_back_as_written_and_a_second_append_keeps_the_first_bytes(tmp
     assert len(Store(folder, first).chunks()) == 4
 
 
+def test_rows_read_from_the_file_equal_the_mapped_rows_and_stop_at_the_generations_view(tmp_path):
+    folder = tmp_path / "store-a"
+    first, _ = _append(folder, StoreState("store-a", DIM), "a", "b")
+    second, _ = _append(folder, first, "c")
+    for name in ("vectors.f32", "sentence_vectors.f32"):
+        mapped, read = Store(folder, second).array(name), Store(folder, second).rows_read(name)
+        assert read.shape == mapped.shape == (6, DIM) and len(read) == 6
+        assert np.array_equal(read[:], mapped) and np.array_equal(np.asarray(read), mapped)
+        assert np.array_equal(read[2:5], mapped[2:5]) and read[6:].shape == (0, DIM)
+        assert np.array_equal(read[np.array([0, 3, 5])], mapped[[0, 3, 5]])
+        assert np.array_equal(read[4], mapped[4])
+        # the first generation sees only its own 4 rows, though the file holds 6
+        assert np.array_equal(Store(folder, first).rows_read(name)[:], mapped[:4])
+
+
 def test_bytes_of_a_build_that_died_mid_append_are_cut_off(tmp_path):
     folder = tmp_path / "store-a"
     state, _ = _append(folder, StoreState("store-a", DIM), "a")

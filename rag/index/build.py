@@ -43,7 +43,7 @@ from .index import (COMPACT_DEAD, CURRENT, FORMAT_VERSION, current_generation, g
                     manifest_problems, open_store, read_manifest, source_problems)
 from ..ingest.sentences import Sentence, split_sentences
 from ..ingest.sources import SUFFIXES, FolderLoader, Known, Loader, Source, SourceScan
-from .store import Appender, Store, StoreState
+from .store import Appender, FileRows, Store, StoreState
 from .store import new_name as new_store_name
 from ..text import TEXT_VERSION, is_verbatim, tokenize
 
@@ -254,7 +254,7 @@ def _embed(runner: JobRunner, late: bool, entries: list[_Entry]) -> Iterator[_En
         raise IndexCorrupt("the embedding runner left sources without vectors")
 
 
-def _vector_index(spec: ann.AnnSpec, previous: Path | None, old_spec: dict | None, vectors: np.ndarray,
+def _vector_index(spec: ann.AnnSpec, previous: Path | None, old_spec: dict | None, vectors: FileRows,
                   first_new: int):
     """The FAISS index over every store row: the previous generation's with
     the rows from ``first_new`` added, when it was built the same way and
@@ -269,7 +269,7 @@ def _vector_index(spec: ann.AnnSpec, previous: Path | None, old_spec: dict | Non
         if fx is not None and fx.ntotal == first_new:
             ann.extend(fx, spec, np.asarray(vectors[first_new:], np.float32))
             return fx
-    return ann.build(spec, np.asarray(vectors, np.float32))
+    return ann.build(spec, vectors)  # read a batch at a time
 
 
 
@@ -422,14 +422,14 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, fil
     base = prev if prev is not None and prev.store.state.name == state.name else None
     spec = ann.spec_for(state.chunk_rows, config.ann)
     fx = _vector_index(spec, base.gen / "faiss.index" if base else None,
-                       base.manifest.get("faiss") if base else None, store.array("vectors.f32"), before.chunk_rows)
+                       base.manifest.get("faiss") if base else None, store.rows_read("vectors.f32"), before.chunk_rows)
     faiss.write_index(fx, str(gen / "faiss.index"))
     del fx  # written: free the graph before the next one is built (peak memory, BENCHMARKS.md)
     sspec = ann.spec_for(state.sentence_rows, config.ann, ann.SENTENCE_BUILD_EF)
     if sspec.kind != "flat":  # a flat index would only copy sentence_vectors.f32
         sfx = _vector_index(sspec, base.gen / "sentences.faiss" if base else None,
                             base.manifest.get("sentence_search") if base else None,
-                            store.array("sentence_vectors.f32"), before.sentence_rows)
+                            store.rows_read("sentence_vectors.f32"), before.sentence_rows)
         faiss.write_index(sfx, str(gen / "sentences.faiss"))
         del sfx
     pairs, ends = store.terms()

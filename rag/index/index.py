@@ -32,6 +32,7 @@ from __future__ import annotations
 import gc
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ class Index:
     # FAISS ids are store rows; these map them to positions (-1: a dead row). None: the same numbers
     chunk_pos: np.ndarray | None = field(default=None, repr=False)
     sentence_pos: np.ndarray | None = field(default=None, repr=False)
+    store: Store | None = field(default=None, repr=False)  # the rows, as this generation sees them
 
     @property
     def model(self) -> str:
@@ -105,6 +107,32 @@ class Index:
             return np.zeros(len(positions), np.float32)
         return np.asarray(self.sentence_vectors[positions], np.float32) @ np.asarray(query_vector, np.float32)
 
+    def source_tokens(self, source_id: str) -> list[str] | None:
+        """The distinct tokens (``tokenize``) of a source's chunks, read from
+        the store's BM25 term counts instead of tokenizing the article again:
+        an article's words for source coverage cost ~2 ms each to tokenize,
+        13 articles a question, at 1M chunks (benchmarks/bench_archive.py).
+        None without a store."""
+        entry = self.manifest.get("sources", {}).get(source_id)
+        if self.store is None or entry is None:
+            return None
+        a, b = int(entry["rows"][0]), int(entry["rows"][1])
+        pairs, ends = self._terms
+        lo = int(ends[a - 1]) if a > 0 else 0
+        hi = int(ends[b - 1]) if b > a else lo
+        vocab = self._vocab
+        return [vocab[int(t)] for t in np.unique(pairs[lo:hi, 0])]
+
+    @cached_property
+    def _terms(self) -> tuple[np.ndarray, np.ndarray]:
+        assert self.store is not None
+        return self.store.terms()
+
+    @cached_property
+    def _vocab(self) -> list[str]:
+        assert self.store is not None
+        return self.store.vocab()
+
     def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
         scores = self.bm25.scores(tokenize(query))
         return [(int(i), float(scores[i])) for i in top_k(scores, k) if scores[i] > 0]
@@ -131,7 +159,7 @@ class Index:
                      ann.build(spec, vectors), BM25.fit([tokenize(c.text) for c in chunks]), vectors,
                      [self.sentences[i] for i in srows],
                      np.asarray(self.sentence_vectors[srows] if self.sentence_vectors is not None else
-                                np.zeros((0, vectors.shape[1])), dtype=np.float32))
+                                np.zeros((0, vectors.shape[1])), dtype=np.float32), store=self.store)
 
 
 # --------------------------------------------------------------------- helpers
@@ -321,7 +349,8 @@ def load(config: Config, *, check_sources: bool = True) -> Index:
         home = sources.get(c.source_id)
         if home is None or not is_verbatim(home.text, c.start, c.end, c.text):
             raise IndexCorrupt(f"chunk {c.id} does not match its source text; {rebuild}")
-    index = Index(gen, manifest, chunks, sources, fx, bm25, vectors, sentences, svectors, sfx, chunk_pos, sentence_pos)
+    index = Index(gen, manifest, chunks, sources, fx, bm25, vectors, sentences, svectors, sfx, chunk_pos, sentence_pos,
+                  store)
     # A large index is millions of long-lived objects (1.6M chunks and sentences at 100,000
     # articles). Python's cyclic collector walked them all at every full collection: pauses of
     # ~0.3 s that made retrieval's p95 28 times its p50 (benchmarks/bench_archive.py). They hold

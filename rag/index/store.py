@@ -142,6 +142,14 @@ class Store:
             return out.reshape(-1, self.state.dim)
         return out
 
+    def rows_read(self, name: str) -> "FileRows":
+        """The vectors of a ``.f32`` file, read from the file a slice at a
+        time instead of mapped: a build that streams every row into a FAISS
+        graph keeps none of them resident (a mapping's pages stay in the
+        process's RSS: 5 GB of vectors at 1M chunks)."""
+        path = self._check(name) if self.state.bytes.get(name, 0) else self.folder / name
+        return FileRows(path, self.state.bytes.get(name, 0) // (4 * self.state.dim), self.state.dim)
+
     def chunks(self) -> list[Chunk]:
         rows = (json.loads(line) for line in self.lines("chunks.jsonl"))
         return [Chunk(r["id"], r["source"], int(r["start"]), int(r["end"]), r["text"]) for r in rows]
@@ -197,6 +205,43 @@ class Rows:
 
     def __array__(self, dtype=None, copy=None):
         out = np.asarray(self[: self._n] if self._rows is None else self._data[self._rows])
+        return out.astype(dtype) if dtype is not None else out
+
+
+class FileRows:
+    """float32 rows of a file, ``len``-many of width ``dim``; a slice (or a
+    sorted array of row numbers) is read from disk when asked."""
+
+    def __init__(self, path: Path, n: int, dim: int):
+        self.path, self._n, self.dim = Path(path), n, dim
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self._n, self.dim)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self._n)
+            if step != 1:
+                raise IndexError("FileRows takes slices with step 1")
+            count = max(0, stop - start)
+            if not count:
+                return np.zeros((0, self.dim), np.float32)
+            data = np.fromfile(self.path, np.float32, count * self.dim, offset=start * self.dim * 4)
+            return data.reshape(-1, self.dim)
+        rows = np.asarray(key)
+        if rows.ndim == 0:
+            return self[int(rows):int(rows) + 1][0]
+        mapped = np.memmap(self.path, np.float32, mode="r", shape=(self._n, self.dim))
+        out = np.array(mapped[rows])  # a sample (IVF training): copied, and the mapping dropped
+        del mapped
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
         return out.astype(dtype) if dtype is not None else out
 
 
