@@ -51,6 +51,8 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 # Text chunked and embedded per batch before its rows are appended: ~100,000 chunks of 500
 # characters (their vectors and their sentences' ~0.5 GB). Holding a whole 100,000-article
 # archive's rows until the end took 15 GB (BENCHMARKS.md, "100,000 articles").
+# On Ray each batch is one RayRunner.run, which starts its actors (and loads the model in each)
+# again: ~10 batches at 1M chunks; not measured on a real cluster.
 BATCH_CHARS = 50_000_000
 
 
