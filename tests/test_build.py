@@ -174,6 +174,19 @@ def test_renamed_source_keeps_vectors_under_its_new_id(config, fake, corpus):
     assert ids and ids == [f"stargate#{n}" for n in range(len(ids))]
 
 
+
+def test_a_renamed_source_whose_stored_rows_do_not_match_is_embedded_again(config, fake, corpus, monkeypatch):
+    bx.build(config, fake)
+    (corpus / "musk-stargate-uae.md").rename(corpus / "stargate.md")
+    # the store's rows for it no longer match its text (a damaged store): copying them must not happen
+    monkeypatch.setattr(bx._Previous, "entry", lambda self, source, placed: None)
+    again = FakeEmbedder()
+    report = bx.build(config, again)
+    assert report.embedded == ("stargate",) and again.embedded
+    loaded = ix.load(config)
+    assert [c.id for c in loaded.chunks if c.source_id == "stargate"][0] == "stargate#0"
+
+
 SLOW_BUILD = """
 import sys, time
 sys.path.insert(0, {tests!r})

@@ -284,6 +284,9 @@ class _Plan:
     entries: list[_Entry]  # rows to append, in the folder's order (copied, or still to embed)
     state: StoreState | None  # the store to append to; None: a new one
     fresh: list[int] = field(default_factory=list)  # entries still to embed
+    # entries whose rows are copied from the previous store (index -> its old manifest entry),
+    # read back one at a time when they are appended (a compaction copies every live row)
+    copies: dict[int, dict] = field(default_factory=dict)
 
 
 def _plan(config: Config, scan: SourceScan, prev: _Previous | None) -> _Plan:
@@ -304,8 +307,9 @@ def _plan(config: Config, scan: SourceScan, prev: _Previous | None) -> _Plan:
     for source, old, stays in steps:
         if stays and old is not None:
             plan.kept[source.id] = old
-        elif old is not None and prev is not None and (copied := prev.entry(source, old)) is not None:
-            plan.entries.append(copied)
+        elif old is not None and prev is not None:
+            plan.copies[len(plan.entries)] = old
+            plan.entries.append(_Entry(source, [], []))  # read back when appended (_fill)
         else:
             plan.fresh.append(len(plan.entries))
             plan.entries.append(_Entry(source, [], []))  # chunked when its batch comes (_fill)
@@ -343,10 +347,12 @@ class _Filled:
     embedded_chunks: int
 
 
-def _fill(config: Config, embedder, runner: JobRunner | None, plan: _Plan, progress: Progress) -> _Filled:
+def _fill(config: Config, embedder, runner: JobRunner | None, plan: _Plan, prev: _Previous | None,
+          progress: Progress) -> _Filled:
     """Stage 2: append the plan's copied entries to its store (or a new
     one), then chunk, embed and append its fresh sources a batch at a time.
-    An entry's rows leave memory once appended."""
+    An entry's rows leave memory once appended. A copy whose old rows no
+    longer match its text (a damaged store) is embedded again."""
     index_dir = Path(config.index_dir)
     placed: dict[str, dict] = {}
     appender: Appender | None = None
@@ -372,13 +378,15 @@ def _fill(config: Config, embedder, runner: JobRunner | None, plan: _Plan, progr
         placed[e.source.id] = {"line": line, "rows": [row, row + len(e.chunks)],
                                "sentence_rows": [srow, srow + len(e.sentences)]}
 
-    fresh = set(plan.fresh)
     embedded = 0
     try:
-        for i, e in enumerate(plan.entries):  # copied rows first (they hold their vectors already)
-            if i not in fresh:
-                add(e)
-                plan.entries[i] = _Entry(e.source, [], [])
+        for i, old in plan.copies.items():  # copied rows first (they have their vectors already)
+            copied = prev.entry(plan.entries[i].source, old) if prev is not None else None
+            if copied is None:
+                plan.fresh.append(i)
+            else:
+                add(copied)
+        plan.fresh.sort()
         if plan.fresh:
             runner_, late = _runner(config, embedder, runner)
             progress("embed", 0, len(plan.fresh))
@@ -517,7 +525,7 @@ def build(config: Config, embedder, *, full: bool = False, progress: Progress | 
         old_ids = set(prev.manifest["sources"]) if prev else set(_previous_sources(index_dir))
 
         plan = _plan(config, scan, prev)
-        filled = _fill(config, embedder, runner, plan, progress)
+        filled = _fill(config, embedder, runner, plan, prev, progress)
 
         progress("write", 0, 1)
         gen, store = _write(config, plan, prev, files, filled)
