@@ -36,10 +36,19 @@ def replies(page) -> int:
     return page.evaluate("document.querySelectorAll('#chat .bot-row').length")
 
 
-def wait_reply(page, n: int, selector: str):
-    page.wait_for_function(
-        f"(() => {{ const r = document.querySelectorAll('#chat .bot-row'); return r.length >= {n} && "
-        f"r[{n - 1}].querySelector('{selector}') !== null; }})()", timeout=60_000)
+def wait_reply(page, n: int, selector: str, timeout: int = 120_000):
+    """The n-th reply once it holds ``selector``. Generous: a first answer on a loaded 2-core
+    machine (CI beside other work) took over 60 s once. On failure, says what the page shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            f"(() => {{ const r = document.querySelectorAll('#chat .bot-row'); return r.length >= {n} && "
+            f"r[{n - 1}].querySelector('{selector}') !== null; }})()", timeout=timeout)
+    except PlaywrightTimeout:
+        rows = page.locator("#chat .bot-row")
+        shown = rows.nth(rows.count() - 1).inner_text()[:300] if rows.count() else "(no reply)"
+        raise AssertionError(f"reply {n} never held {selector!r}; the last reply shows: {shown!r}") from None
     return page.locator("#chat .bot-row").nth(n - 1)
 
 
