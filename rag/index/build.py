@@ -245,14 +245,20 @@ def _runner(config: Config, embedder, runner: JobRunner | None) -> tuple[JobRunn
 
 
 def _embed(runner: JobRunner, late: bool, entries: list[_Entry]) -> Iterator[_Entry]:
-    """``entries`` with their vectors, in the order the runner finishes them."""
+    """``entries`` with their vectors, in their own order whatever order the
+    runner finishes them in (a Ray pool's, a restarted actor's): the store's
+    rows come out as a local build writes them. Results that arrive early
+    wait, at most one batch of them."""
     jobs = [_job(e, late) for e in entries]
-    done = set()
+    early: dict[int, _Entry] = {}
+    nxt = 0
     for n, result in runner.run([job for job, _, _ in jobs]):
         _, home, alone = jobs[n]
-        done.add(n)
-        yield _embedded(entries[n], home, alone, result)
-    if len(done) != len(entries):
+        early[n] = _embedded(entries[n], home, alone, result)
+        while nxt in early:
+            yield early.pop(nxt)
+            nxt += 1
+    if nxt != len(entries):
         raise IndexCorrupt("the embedding runner left sources without vectors")
 
 
