@@ -107,14 +107,8 @@ class SentenceTable:
         keeping every article asked about would grow without end."""
         terms = self._sources.pop(source_id, None)
         if terms is None:
-            stored = self.index.source_tokens(source_id) if hasattr(self.index, "source_tokens") else None
-            if stored is not None:  # its chunks' tokens, counted when it was indexed
-                terms = self.title_terms(source_id) | TermSet.of(stored)
-            else:
-                lo, hi = self._source_ranges.get(source_id, (0, 0))
-                terms = self.title_terms(source_id)
-                for i in range(lo, hi):
-                    terms = terms | self.term_sets[i]
+            # its chunks' tokens, counted when it was indexed (not tokenized again per question)
+            terms = self.title_terms(source_id) | TermSet.of(self.index.source_tokens(source_id))
             if len(self._sources) >= SOURCE_TERMS_KEPT:
                 del self._sources[next(iter(self._sources))]  # the least recently used
         self._sources[source_id] = terms

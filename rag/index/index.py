@@ -107,15 +107,12 @@ class Index:
             return np.zeros(len(positions), np.float32)
         return np.asarray(self.sentence_vectors[positions], np.float32) @ np.asarray(query_vector, np.float32)
 
-    def source_tokens(self, source_id: str) -> list[str] | None:
+    def source_tokens(self, source_id: str) -> list[str]:
         """The distinct tokens (``tokenize``) of a source's chunks, read from
         the store's BM25 term counts instead of tokenizing the article again:
         an article's words for source coverage cost ~2 ms each to tokenize,
-        13 articles a question, at 1M chunks (benchmarks/bench_archive.py).
-        None without a store."""
-        entry = self.manifest.get("sources", {}).get(source_id)
-        if self.store is None or entry is None:
-            return None
+        13 articles a question, at 1M chunks (benchmarks/bench_archive.py)."""
+        entry = self.manifest["sources"][source_id]
         a, b = int(entry["rows"][0]), int(entry["rows"][1])
         pairs, ends = self._terms
         lo = int(ends[a - 1]) if a > 0 else 0
