@@ -353,7 +353,9 @@ class Sanad:
         t1 = time.perf_counter()
         vector = self.embedder.embed_query(query)
         t2 = time.perf_counter()
-        hits = search(index, query, vector, k=settings.ranking, depth=settings.depth)
+        # BM25 also looks for a name the question writes in Arabic and the articles in Latin
+        spelled = " ".join([query, *table.latin_spellings(terms)])
+        hits = search(index, spelled, vector, k=settings.ranking, depth=settings.depth)
         evidence = gather(table, q, terms, vector, [h.position for h in hits[: settings.chunks]],
                           k_dense=settings.dense_sentences)
         t3 = time.perf_counter()

@@ -174,3 +174,30 @@ def test_the_reader_cascade_reads_less_and_decides_as_reading_everything(fake_sa
     assert decisions[0] == decisions[1]
     assert False in decisions[0] and True in decisions[0]  # both kinds of decision were compared
     assert counts[0] < counts[1]
+
+
+def test_each_window_is_read_with_the_question_spelled_as_the_window_spells_names(fake_sanad):
+    """إنفيديا in the question, Nvidia in the article that says how much it
+    invested: the reader (here the word-counting stand-in, which knows no
+    transliteration) is asked "كم ضخت Nvidia؟" for that window, and the
+    question as written for the window that writes إنفيديا."""
+    from rag.answer.decision import ReaderDecider
+    from conftest import FakeReader, fake_reader_decider
+
+    asked: list[tuple[str, str]] = []
+
+    class Recording(FakeReader):
+        def read(self, question, windows):
+            asked.extend((question, w) for w in windows)
+            return super().read(question, windows)
+
+    decider = ReaderDecider(Recording(), fake_reader_decider(fake_sanad.config.model).settings)
+    trace = fake_sanad.run("كم ضخت إنفيديا؟")
+    read = decider.read(trace.question, trace.evidence, fake_sanad.table)
+    assert {q for q, w in asked if "Nvidia" in w and "إنفيديا" not in w} == {"كم ضخت Nvidia؟"}
+    assert {q for q, w in asked if "إنفيديا" in w} == {"كم ضخت إنفيديا؟"}
+    question_of = {w: q for q, w in asked}
+    for c in read:  # each reading stays with its own window, whichever question it was read with
+        assert c.reading == FakeReader().read(question_of[c.text], [c.text])[0]
+    nvidia = next(c for c in read if "Nvidia" in c.text)
+    assert nvidia.p == max(c.p for c in read)

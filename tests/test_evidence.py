@@ -90,3 +90,18 @@ def test_an_articles_words_from_the_store_equal_its_sentences_words(config, fake
     # an index that is only in memory (the evaluation's "article removed") still has them
     some = next(iter(index.sources))
     assert index.without([some]).source_tokens(next(s for s in index.sources if s != some))
+
+
+def test_an_arabic_name_retrieves_the_article_that_writes_it_in_latin(fake_sanad):
+    """إنفيديا: one article writes it in Arabic, the one that says how much
+    Nvidia invested writes it in Latin; both are retrieved, and the Latin
+    sentence covers the name."""
+    table = fake_sanad.table
+    assert table.latin_spellings(["انفيديا", "ضخت"]) == ["nvidia"]
+    assert table.latin_spellings(["نفوذ"]) == []  # influence, not Nvidia
+    df = table.document_frequencies
+    assert table.latin_spellings(["ماسك"]) == [] and df["ماسك"] > df["musk"]  # the articles say ماسك
+    trace = fake_sanad.run("كم ضخت إنفيديا؟")
+    assert {"musk-empire-ai-capital-race", "musk-stargate-uae"} <= {h.chunk.source_id for h in trace.hits}
+    nvidia = [e for e in trace.evidence if "Nvidia" in e.sentence.text]
+    assert nvidia and all(e.coverage > 0 for e in nvidia)

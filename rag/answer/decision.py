@@ -26,6 +26,7 @@ from .question import Question
 from .reader import Reading, window_of
 from ..ingest.sentences import Sentence
 from .settings import AnswerSettings, Thresholds
+from .transliteration import respell
 
 # Reason codes. An answer's is ANSWERED; a refusal's says why.
 ANSWERED = "answered"
@@ -134,7 +135,13 @@ class ReaderDecider:
             start, end = sents[0].start, sents[-1].end
             texts.append(src[start:end])
             meta.append((e, sents, start))
-        readings = self.reader.read(question.text, texts)
+        # each window is read with the question spelled as it spells names (transliteration.respell)
+        asked = [respell(question.text, t) for t in texts]
+        readings: list = [None] * len(texts)
+        for q in dict.fromkeys(asked):
+            rows = [i for i, a in enumerate(asked) if a == q]
+            for i, r in zip(rows, self.reader.read(q, [texts[i] for i in rows])):
+                readings[i] = r
         return [Candidate(e, sents, text, start, r) for (e, sents, start), text, r in zip(meta, texts, readings)]
 
     def decide(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> Decision:

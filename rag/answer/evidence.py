@@ -14,6 +14,7 @@ from typing import Callable, Generic, TypeVar
 import numpy as np
 
 from .grounding import TermSet, answer_type_ok, coverage, idf_weights
+from .transliteration import arabic_keys, latin_keys
 from .question import Question
 from ..ingest.sentences import Sentence
 from ..text import tokenize
@@ -159,6 +160,25 @@ class SentenceTable:
                     if len(ta) == 1 and len(tb) == 1:
                         out.setdefault(ta[0], tb[0])
         return out
+
+    @cached_property
+    def _latin_by_sound(self) -> dict[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = {}
+        for term in self.vocabulary:
+            if term.isascii():
+                for key in latin_keys(term):
+                    out.setdefault(key, []).append(term)
+        return {k: tuple(sorted(v)) for k, v in out.items()}
+
+    def latin_spellings(self, terms) -> list[str]:
+        """The articles' Latin words that sound like the Arabic ``terms``:
+        إنفيديا finds Nvidia (rag/answer/transliteration.py), so retrieval looks for both.
+        Only where the Latin spelling is at least as common as the Arabic one: ماسك is
+        written in Arabic throughout our articles, and adding "musk" only reshuffled the
+        ranking (a development-set near miss got answered from a gloss, 2026-12-02)."""
+        df = self.document_frequencies
+        return sorted({v for t in terms for k in arabic_keys(t) for v in self._latin_by_sound.get(k, ())
+                       if df.get(v, 0) >= df.get(t, 0)})
 
     @cached_property
     def _source_ranges(self) -> dict[str, tuple[int, int]]:

@@ -17,6 +17,7 @@ from itertools import chain
 from typing import Callable, Iterable, Mapping
 
 from ..text import normalize
+from .transliteration import arabic_keys, latin_keys
 
 _NUMBER_WORDS = ("الف", "الاف", "مليون", "ملايين", "مليار", "ملياري", "مليارات", "عشرات", "مئات", "نصف",
                  "ربع", "ثلث", "اثنين", "اثنان", "ثلاث", "اربع", "خمس", "ست", "سبع", "ثماني", "تسع", "عشر",
@@ -73,6 +74,13 @@ def _keys(word: str) -> tuple[frozenset[str], frozenset[str]]:
         reach.update(w[:-k] for k in (1, 2) if len(w) - k >= 4)
     for w in raw:  # not on skeletons: حكومه -> حكمه must not reach حكم
         reach.update(w[: -len(sfx)] for sfx in _PRONOUN_SUFFIXES if w.endswith(sfx) and len(w) - len(sfx) >= 2)
+    # A name written in the other script (rag/answer/transliteration.py): a Latin word's
+    # sounds are among its forms, an Arabic word's in its reach, so إنفيديا meets Nvidia
+    # while neither script's words match each other by sound.
+    if word.isascii():
+        forms |= latin_keys(word)
+    else:
+        reach |= arabic_keys(word)
     return frozenset(forms), frozenset(reach)
 
 
