@@ -105,3 +105,19 @@ def test_an_arabic_name_retrieves_the_article_that_writes_it_in_latin(fake_sanad
     assert {"musk-empire-ai-capital-race", "musk-stargate-uae"} <= {h.chunk.source_id for h in trace.hits}
     nvidia = [e for e in trace.evidence if "Nvidia" in e.sentence.text]
     assert nvidia and all(e.coverage > 0 for e in nvidia)
+
+
+def test_latin_spellings_filed_by_skeleton_equal_a_search_of_the_whole_vocabulary(fake_sanad):
+    from rag.answer.transliteration import arabic_keys, latin_keys
+
+    table = fake_sanad.table
+    df = table.document_frequencies
+    latin = [v for v in table.vocabulary if v.isascii()]
+    arabic = [t for t in table.vocabulary if arabic_keys(t)]
+    assert len(arabic) > 100
+    found = 0
+    for t in arabic:
+        expected = sorted(v for v in latin if arabic_keys(t) & latin_keys(v) and df[v] >= df[t])
+        assert table.latin_spellings([t]) == expected, t
+        found += bool(expected)
+    assert found >= 3  # إنفيديا, and a few more the articles write in both scripts

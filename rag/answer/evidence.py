@@ -14,7 +14,7 @@ from typing import Callable, Generic, TypeVar
 import numpy as np
 
 from .grounding import TermSet, answer_type_ok, coverage, idf_weights
-from .transliteration import arabic_keys, latin_keys
+from .transliteration import arabic_keys, latin_keys, latin_skeletons, skeleton
 from .question import Question
 from ..ingest.sentences import Sentence
 from ..text import tokenize
@@ -162,13 +162,13 @@ class SentenceTable:
         return out
 
     @cached_property
-    def _latin_by_sound(self) -> dict[str, tuple[str, ...]]:
+    def _latin_by_skeleton(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for term in self.vocabulary:
             if term.isascii():
-                for key in latin_keys(term):
+                for key in latin_skeletons(term):
                     out.setdefault(key, []).append(term)
-        return {k: tuple(sorted(v)) for k, v in out.items()}
+        return out
 
     def latin_spellings(self, terms) -> list[str]:
         """The articles' Latin words that sound like the Arabic ``terms``:
@@ -177,8 +177,13 @@ class SentenceTable:
         written in Arabic throughout our articles, and adding "musk" only reshuffled the
         ranking (a development-set near miss got answered from a gloss, 2026-12-02)."""
         df = self.document_frequencies
-        return sorted({v for t in terms for k in arabic_keys(t) for v in self._latin_by_sound.get(k, ())
-                       if df.get(v, 0) >= df.get(t, 0)})
+        out = set()
+        for t in terms:
+            keys = arabic_keys(t)
+            for v in {v for k in keys for v in self._latin_by_skeleton.get(skeleton(k), ())}:
+                if keys & latin_keys(v) and df.get(v, 0) >= df.get(t, 0):
+                    out.add(v)
+        return sorted(out)
 
     @cached_property
     def _source_ranges(self) -> dict[str, tuple[int, int]]:

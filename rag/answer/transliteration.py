@@ -56,18 +56,25 @@ def _enough(pattern: str) -> bool:
     return len(pattern.replace("V", "")) >= MIN_CONSONANTS and pattern.isascii()
 
 
-@lru_cache(maxsize=65536)
-def latin_keys(word: str) -> frozenset[str]:
-    """Sound keys of a normalized Latin word ("nvidia": ≈nfVdV, ≈nfdV)."""
+def _latin_patterns(word: str) -> list[tuple[str, bool]]:
+    """(pattern, ends in a silent e) of a normalized Latin word and, for al-/el-, of
+    its rest (Altman: the stemmer reads ألتمان's ال as the article and leaves تمان)."""
     if not (word.isascii() and word.isalpha()):
-        return frozenset()
-    out = set()
-    for w in (word, word[2:]) if word[:2] in ("al", "el") else (word,):  # Altman: ألتمان stems to تمان
+        return []
+    out = []
+    for w in (word, word[2:]) if word[:2] in ("al", "el") else (word,):
         w = _DOUBLED.sub(r"\1", w)  # Scott سكوت: Arabic writes a double letter once
         for pair, one in _DIGRAPHS:
             w = w.replace(pair, one)
-        silent_e = w.endswith("e")
-        pattern = _VOWELS.sub("V", _SOFT_C.sub("s", _SILENT_H.sub("", w)).translate(_LATIN))
+        out.append((_VOWELS.sub("V", _SOFT_C.sub("s", _SILENT_H.sub("", w)).translate(_LATIN)), w.endswith("e")))
+    return out
+
+
+@lru_cache(maxsize=65536)
+def latin_keys(word: str) -> frozenset[str]:
+    """Sound keys of a normalized Latin word ("nvidia": ≈nfVdV, ≈nfdV)."""
+    out = set()
+    for pattern, silent_e in _latin_patterns(word):
         slots = [i for i, ch in enumerate(pattern) if ch == "V" and i > 0 and (i < len(pattern) - 1 or silent_e)]
         optional = slots[:MAX_OPTIONAL]
         for keep in product((True, False), repeat=len(optional)):
@@ -76,6 +83,17 @@ def latin_keys(word: str) -> frozenset[str]:
             if _enough(key):
                 out.add(_PREFIX + key)
     return frozenset(out)
+
+
+def latin_skeletons(word: str) -> frozenset[str]:
+    """The consonants of a Latin word's keys (``skeleton``): one or two strings, cheap
+    enough to file a whole vocabulary under (a word's keys are up to 2**5 strings)."""
+    return frozenset(p.replace("V", "") for p, _ in _latin_patterns(word) if _enough(p))
+
+
+def skeleton(key: str) -> str:
+    """A sound key's consonants: the keys of two words can only meet if these do."""
+    return key.removeprefix(_PREFIX).replace("V", "")
 
 
 @lru_cache(maxsize=65536)
