@@ -286,7 +286,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
     ckpt = options.out / "checkpoint.pt"
-    start = 0
+    start, earlier_s = 0, 0.0  # training time of the runs this one resumes
     if ckpt.is_file():  # resume an interrupted run of the same options
         state = torch.load(ckpt, weights_only=False)
         if state.get("options") == _options_key(options):
@@ -294,6 +294,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
             opt.load_state_dict(state["opt"])
             sched.load_state_dict(state["sched"])
             start = state["step"]
+            earlier_s = state.get("seconds", 0.0)
             log(f"resuming from step {start} of {total}")
     net.train()
     bce = torch.nn.BCEWithLogitsLoss()
@@ -337,9 +338,10 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
             trainable = {k: v for k, v in net.state_dict().items()
                          if "lora_" in k or k.startswith(("answerable.", "span."))}
             torch.save({"net": trainable, "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step + 1,
-                        "options": _options_key(options)}, ckpt.with_suffix(".tmp"))
+                        "options": _options_key(options), "seconds": earlier_s + time.perf_counter() - t0},
+                       ckpt.with_suffix(".tmp"))
             ckpt.with_suffix(".tmp").replace(ckpt)
-    train_s = time.perf_counter() - t0
+    train_s = earlier_s + time.perf_counter() - t0  # every run's training, not only the last one's
     net.eval()
 
     metrics, threshold = evaluate_heldout(net, tok, held[: options.max_holdout], progress)
