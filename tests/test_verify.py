@@ -104,4 +104,19 @@ def test_a_number_of_the_passage_that_is_not_the_reader_s_answer_is_dropped():
     assert not check(wrong, [stargate], always(0.9), question=asked, answers=["500 مليار دولار"]).ok
     assert check(right, [stargate], always(0.9), question=asked, answers=["500 مليار دولار"]).ok
     assert check(wrong, [stargate], always(0.9), question=asked, answers=[""]).ok  # no span: nothing to compare
-    assert verify.off_answer("قال ماسك ذلك.", "500 مليار") == []  # nothing hard to compare
+    assert verify.off_answer("قال ماسك ذلك.", "500 مليار") == []  # a sentence with nothing hard to compare
+    assert verify.off_answer("قال ماسك ذلك.", "500 مليار", bare=True) == ["500"]  # as the answer itself: off
+
+
+@pytest.mark.parametrize("statement, off", [
+    ("شركة تسلا.", ["nvidia"]),  # the development set's a68, 2026-12-02: a name the passage has, not the answer
+    ("عملاقة الرقائق Nvidia.", []), ("شركة إنفيديا.", []), ("Tesla.", ["tesla"])])
+def test_a_bare_answer_must_name_the_answer_in_either_script(statement, off):
+    assert verify.off_answer(statement, "Nvidia", bare=True) == off
+    passage = "ظهرت عملاقة الرقائق Nvidia كلاعب رئيسي بضخ ملياري دولار، وقالت شركة تسلا إنها لن تشارك."
+    asked = "Which chip maker put two billion dollars into xAI?"
+    assert check(Draft(statement, (1,)), [passage], always(0.9), question=asked, answers=["Nvidia"]).ok is (not off)
+
+
+def test_a_latin_name_holds_in_a_passage_that_writes_it_in_arabic():
+    assert holds("@nvidia", PASSAGE) and not holds("@tesla", PASSAGE)

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Callable, Collection, Sequence
 
 from .grounding import _MONTHS, _NUMBER_WORDS, TermSet
+from .transliteration import arabic_keys, latin_keys
 from ..text import normalize, tokenize
 
 MIN_GROUNDED = 0.8  # share of a statement's content words its passage must hold
@@ -146,8 +147,9 @@ def holds(fact: str, passage: str) -> bool:
     kind, value = fact[0], fact[1:]
     if kind == "#":
         return value in {n.replace(",", "") for n in _NUMBER.findall(norm)}
-    if kind == "@":
-        return value in {w.casefold() for w in _LATIN.findall(passage)}
+    if kind == "@":  # a Latin name, or the same name in Arabic letters (Nvidia / إنفيديا)
+        return value in {w.casefold() for w in _LATIN.findall(passage)} or any(
+            latin_keys(value) & arabic_keys(_bare(w)) for w in _WORD.findall(norm) if not w.isascii())
     words = TermSet.of(_bare(w) for w in _WORD.findall(norm))
     return words.has(value) or value in {_bare(w) for w in _WORD.findall(norm)}
 
@@ -172,18 +174,27 @@ def unasked(statement: str, passage: str, question: str) -> list[str]:
     return [t for t in tokenize(statement) if asked.has(t) and not words.has(t)]
 
 
-def off_answer(statement: str, answer: str) -> list[str]:
-    """The numbers and Latin-script names of ``statement`` when none of them
-    is in ``answer`` (the reader's short answer to the question in the
-    passage), else []. A passage usually holds several numbers and names; an
-    answer made of one of them can be true of the passage and still not
-    answer the question: asked how much Stargate is planned to reach, "100
-    مليار دولار." (its start; the plan is 500), or which startup Musk pushed,
-    "OpenAI." (seen on the development set, 2026-12-02)."""
-    hard = {f for f in facts(statement) if f[0] in "#@"}
-    if not hard or not answer.strip() or any(holds(f, answer) for f in hard):
+def off_answer(statement: str, answer: str, bare: bool = False) -> list[str]:
+    """What keeps ``statement`` from being ``answer`` (the reader's short
+    answer to the question in the passage), else []: its numbers and
+    Latin-script names when none of them is in the answer, or, for a
+    ``bare`` phrase (a statement that can only be the answer itself), the
+    answer's when the statement has none of those. A passage usually holds several
+    numbers and names; an answer made of one of them can be true of the
+    passage and still not answer the question: asked how much Stargate is
+    planned to reach, "100 مليار دولار." (its start; the plan is 500); which
+    startup Musk pushed, "OpenAI."; which chip maker put two billion into
+    xAI, "شركة تسلا." where the answer is Nvidia (seen on the development
+    set, 2026-12-02)."""
+    if not answer.strip():
         return []
-    return sorted(f[1:] for f in hard)
+    hard = {f for f in facts(statement) if f[0] in "#@"}
+    if hard and not any(holds(f, answer) for f in hard):
+        return sorted(f[1:] for f in hard)
+    wanted = {f for f in facts(answer) if f[0] in "#@"} if bare else set()
+    if wanted and not any(holds(f, statement) for f in wanted):
+        return sorted(f[1:] for f in wanted)
+    return []
 
 
 def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence[str]], Sequence[float]],
@@ -196,7 +207,8 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     question for passage ``n`` ("" if none): when the question wants a
     fact (``factoid``: how much, when, who, where) or the statement is a bare
     phrase (``FRAGMENT_TERMS`` content words or fewer), a statement with
-    numbers or Latin-script names must share one with it (``off_answer``).
+    numbers or Latin-script names must share one with it, and a bare phrase
+    must hold the answer's number or name if it has one (``off_answer``).
     A full sentence answering why or how may bring in other numbers: its
     own words, held by the passage, say what they are."""
     if not draft.cited:
@@ -209,10 +221,12 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     if missing:
         return Verdict(False, f"not in the cited passages: {', '.join(missing)}")
     claim = f"{question} {draft.text}".strip()
-    strict = factoid or len(tokenize(draft.text)) <= FRAGMENT_TERMS
+    bare = len(tokenize(draft.text)) <= FRAGMENT_TERMS
+    strict = factoid or bare
     spans = [answers[n - 1] if strict and n <= len(answers) else "" for n in draft.cited]
     judged = [p >= MIN_READER and grounded(draft.text, text) >= MIN_GROUNDED
-              and not (question and unasked(draft.text, text, question)) and not off_answer(draft.text, span)
+              and not (question and unasked(draft.text, text, question))
+              and not off_answer(draft.text, span, bare=bare)
               for p, text, span in zip(reader(claim, cited), cited, spans)]
     backing = tuple(n for n, ok in zip(draft.cited, judged) if ok)
     if not backing:
