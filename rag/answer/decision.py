@@ -137,12 +137,12 @@ class ReaderDecider:
             meta.append((e, sents, start))
         # each window is read with the question spelled as it spells names (transliteration.respell)
         asked = [respell(question.text, t) for t in texts]
-        readings: list = [None] * len(texts)
-        for q in dict.fromkeys(asked):
+        read: dict[int, Reading] = {}
+        for q in dict.fromkeys(asked):  # one batch per spelling; nearly always one
             rows = [i for i, a in enumerate(asked) if a == q]
-            for i, r in zip(rows, self.reader.read(q, [texts[i] for i in rows])):
-                readings[i] = r
-        return [Candidate(e, sents, text, start, r) for (e, sents, start), text, r in zip(meta, texts, readings)]
+            read.update(zip(rows, self.reader.read(q, [texts[i] for i in rows])))
+        return [Candidate(e, sents, text, start, read[i])
+                for i, ((e, sents, start), text) in enumerate(zip(meta, texts))]
 
     def decide(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> Decision:
         """A cascade: the first ``first_windows`` windows, and the rest only

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Iterable, TypeVar
 
 import numpy as np
 
@@ -170,7 +170,7 @@ class SentenceTable:
                     out.setdefault(key, []).append(term)
         return out
 
-    def latin_spellings(self, terms) -> list[str]:
+    def latin_spellings(self, terms: Iterable[str]) -> list[str]:
         """The articles' Latin words that sound like the Arabic ``terms``:
         إنفيديا finds Nvidia (rag/answer/transliteration.py), so retrieval looks for both.
         Only where the Latin spelling is at least as common as the Arabic one: ماسك is
