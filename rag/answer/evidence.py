@@ -176,11 +176,11 @@ class SentenceTable:
         Only where the Latin spelling is at least as common as the Arabic one: ماسك is
         written in Arabic throughout our articles, and adding "musk" only reshuffled the
         ranking (a development-set near miss got answered from a gloss, 2026-12-02)."""
-        df = self.document_frequencies
+        df, by_skeleton = self.document_frequencies, self._latin_by_skeleton  # built by warm_up's question
         out = set()
         for t in terms:
             keys = arabic_keys(t)
-            for v in {v for k in keys for v in self._latin_by_skeleton.get(skeleton(k), ())}:
+            for v in {v for k in keys for v in by_skeleton.get(skeleton(k), ())}:
                 if keys & latin_keys(v) and df.get(v, 0) >= df.get(t, 0):
                     out.add(v)
         return sorted(out)
