@@ -75,6 +75,20 @@ def test_no_short_answer_when_the_span_is_not_confident_or_is_the_whole_sentence
     assert decide(q, [candidate(1, 1, 0.9, whole)], SETTINGS).short is None
 
 
+@pytest.mark.parametrize("question, span, echo", [
+    ("في أي شهر من 2018 حجز ألتمان سيارة رودستر؟", "عام 2018", True),  # "عام" only frames it
+    ("هل دفع ألتمان 50 ألف دولار؟", "50 ألف دولار", True),
+    ("كم بلغت رسوم الحجز؟", "50 ألف دولار", False),
+    ("متى حجز ألتمان السيارة؟", "عام 2018", False),
+])
+def test_a_short_answer_that_only_repeats_the_question_is_not_given(question, span, echo):
+    q = analyze(question)
+    assert d.echoes(q, span) is echo
+    first = 0 if "2018" in span else 1
+    dec = decide(q, [candidate(first, first, 0.9, span)], SETTINGS)
+    assert dec.answer and (dec.short is None) is echo  # the quote stays either way
+
+
 def test_a_second_quote_must_pass_on_its_own_and_be_close():
     q = analyze("ماذا حدث للمبلغ؟")
     near = decide(q, [candidate(0, 1, 0.9, "50 ألف دولار"), candidate(3, 3, 0.85, "24 ساعة")], SETTINGS)

@@ -21,12 +21,13 @@ from typing import Protocol, Sequence
 
 from .calibration import features
 from .evidence import Evidence, SentenceTable
-from .grounding import redundant
-from .question import Question
+from .grounding import TermSet, redundant
+from .question import FRAME, Question
 from .reader import Reading, window_of
 from ..ingest.sentences import Sentence
 from .settings import AnswerSettings, Thresholds
 from .transliteration import respell
+from ..text import stem, tokenize
 
 # Reason codes. An answer's is ANSWERED; a refusal's says why.
 ANSWERED = "answered"
@@ -210,9 +211,23 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
         quotes.append(replace(c.evidence, sentence=s))
     short = None
     if (has_span and question.kind not in SENTENCE_KINDS and best.reading.p_span >= settings.min_span
-            and sentence.start <= lo and hi <= sentence.end and (hi - lo) < len(sentence.text)):
+            and sentence.start <= lo and hi <= sentence.end and (hi - lo) < len(sentence.text)
+            and not echoes(question, best.text[best.reading.start:best.reading.end])):
         short = (sentence.source_id, lo, hi)
     return Decision(True, ANSWERED, score, tuple(quotes), short, tuple(ranked))
+
+
+_FRAME_STEMS = frozenset(stem(w) for w in FRAME)
+
+
+def echoes(question: Question, span: str) -> bool:
+    """Whether a short answer says nothing the question does not: every
+    content word of it is one of the question's own, or it has none.
+    Asked "في أي شهر من 2018 استقال ماسك؟", "عام 2018" is no answer to lead
+    with (development set, reader v4); the quote that holds it still shows."""
+    words = [t for t in tokenize(span) if t not in _FRAME_STEMS]
+    asked = TermSet.of(tokenize(question.text))
+    return all(asked.has(t) for t in words)
 
 
 # --------------------------------------------------------------------- rules
