@@ -203,6 +203,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .eval.compare import changes, load_run, metric_deltas
+
+    old, new = load_run(args.old), load_run(args.new)
+    if args.system not in old.metrics or args.system not in new.metrics:
+        have = sorted(set(old.metrics) & set(new.metrics))
+        print(f"error: system {args.system!r} is not in both runs (both have: {', '.join(have) or 'none'})",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(f"{args.system}: {old.folder} -> {new.folder}")
+    for label, a, b in metric_deltas(old, new, args.system):
+        delta = f"{b - a:+.3f}" if a is not None and b is not None else ""
+        print(f"  {label:36}{'-' if a is None else round(a, 3):>9} {'-' if b is None else round(b, 3):>9} {delta:>8}")
+    moved = changes(old, new, args.system)
+    worse, better = sum(c.better is False for c in moved), sum(c.better is True for c in moved)
+    print(f"{len(moved)} questions changed: {better} now right, {worse} now wrong, "
+          f"{len(moved) - better - worse} neither")
+    for c in moved[: args.most]:
+        mark = {True: "+", False: "-", None: "~"}[c.better]
+        where = "" if c.present else " (article removed)"
+        print(f"  {mark} {c.id}{where}: {c.before} -> {c.after}\n      {c.question}")
+    if len(moved) > args.most:
+        print(f"  ... and {len(moved) - args.most} more (--most N)")
+    return 0
+
+
 # The data the committed reader was trained on (rag/models/reader/MODEL_CARD.md).
 READER_DATA = ("../shared/datasets/arcd-train.json", "../shared/datasets/aaqad-train.json")
 
@@ -351,6 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", metavar="NAME", help="embedding model (default: the embedded multilingual-e5-small)")
     _add_reader_option(ev)
     ev.set_defaults(func=cmd_eval)
+    cm = sub.add_parser("compare", help="two rag eval runs side by side: metrics and the questions that changed",
+                        description="Compare two `rag eval` output folders of the same question set: each "
+                                    "metric before and after, and every question whose outcome changed "
+                                    "(refused, answered with or without the gold, the short answer), the "
+                                    "ones now wrong first.")
+    cm.add_argument("old", type=Path, help="the earlier run's folder (its metrics.json and answers.jsonl)")
+    cm.add_argument("new", type=Path, help="the later run's folder")
+    cm.add_argument("--system", default="sanad", help="which system's results (default: sanad)")
+    cm.add_argument("--most", type=int, default=40, metavar="N", help="list at most N changed questions")
+    cm.set_defaults(func=cmd_compare)
     tr = sub.add_parser("train-reader", help="train the reader that decides to answer or refuse",
                         description="Train the reader (LoRA on multilingual-e5-small, answerability and "
                                     "span heads) on SQuAD v1.1/2.0 files, choose its threshold on held-out "

@@ -1,0 +1,87 @@
+"""Two runs of ``rag eval`` side by side: how each metric moved and which
+questions changed their outcome. What a maintainer reads before shipping a
+retrained reader or a new rule (EVALUATION.md reports both). Pure functions
+over the files a run writes (rag/eval/report.py), apart from ``load_run``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DatasetError
+from .report import TABLE
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+    metrics: dict  # system -> {metric key: value}, as in metrics.json
+    rows: list[dict]  # answers.jsonl
+
+
+@dataclass(frozen=True)
+class Change:
+    """One question whose outcome differs between the runs."""
+
+    id: str
+    present: bool  # asked with its article indexed (False: the refusal test, article removed)
+    question: str
+    before: str  # outcome (``outcome``)
+    after: str
+    better: bool | None  # None when neither outcome is right or both are
+
+
+def load_run(folder: Path) -> Run:
+    folder = Path(folder)
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        with open(folder / "answers.jsonl", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError as e:
+        raise DatasetError(f"{folder} is not a `rag eval` output folder ({Path(e.filename).name} is missing)") from None
+    except ValueError as e:
+        raise DatasetError(f"{folder}: unreadable results ({e})") from None
+    return Run(folder, metrics, rows)
+
+
+def should_answer(row: dict) -> bool:
+    """Answerable, with its article in the index (``gold_answers`` empty
+    marks our development set's unanswerable rows)."""
+    return bool(row.get("present")) and not row.get("impossible") and bool(row.get("gold_answers"))
+
+
+def outcome(row: dict) -> str:
+    """"refused", or "answered" with whether the answer holds the gold and
+    its short answer."""
+    if row.get("refused"):
+        return "refused"
+    short = f" «{row['short_answer']}»" if row.get("short_answer") else ""
+    if not should_answer(row):
+        return "answered" + short
+    return ("answered, gold" if row.get("contains_gold") else "answered, no gold") + short
+
+
+def _right(row: dict) -> bool:
+    return bool(row.get("contains_gold")) if should_answer(row) else bool(row.get("refused"))
+
+
+def metric_deltas(old: Run, new: Run, system: str) -> list[tuple[str, float | None, float | None]]:
+    """(label, before, after) for every metric either run has, in the report's order."""
+    a, b = old.metrics.get(system, {}), new.metrics.get(system, {})
+    return [(label, a.get(key), b.get(key)) for key, label in TABLE if key in a or key in b]
+
+
+def changes(old: Run, new: Run, system: str) -> list[Change]:
+    """The questions asked in both runs whose outcome differs, worse ones first."""
+    before = {(r["id"], bool(r.get("present"))): r for r in old.rows if r.get("system") == system}
+    out = []
+    for r in new.rows:
+        key = (r["id"], bool(r.get("present")))
+        if r.get("system") != system or key not in before:
+            continue
+        a, b = outcome(before[key]), outcome(r)
+        if a != b:
+            ra, rb = _right(before[key]), _right(r)
+            out.append(Change(r["id"], key[1], r.get("question", ""), a, b, None if ra == rb else rb))
+    return sorted(out, key=lambda c: (c.better is not False, c.better is None, c.id))

@@ -1,0 +1,83 @@
+"""Two evaluation runs side by side (rag/eval/compare.py, `rag compare`), on
+hand-written result folders: no model."""
+import json
+
+import pytest
+
+from rag.cli import main
+from rag.errors import DatasetError
+from rag.eval.compare import changes, load_run, metric_deltas, outcome
+
+
+def row(id, refused, gold=True, short=None, present=True, answerable=True, system="sanad"):
+    return {"system": system, "id": id, "question": f"سؤال {id}؟", "present": present, "impossible": False,
+            "gold_answers": ["ملياري دولار"] if answerable else [], "refused": refused,
+            "contains_gold": gold and not refused and answerable and present, "short_answer": short}
+
+
+def write(folder, metrics, rows):
+    folder.mkdir()
+    (folder / "metrics.json").write_text(json.dumps({"sanad": metrics}), encoding="utf-8")
+    (folder / "answers.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                          encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def runs(tmp_path):
+    old = write(tmp_path / "old", {"answer.contains_gold": 0.5, "refusal.false_refusals": 0.25}, [
+        row("a1", refused=True),  # becomes right
+        row("a2", refused=False, short="ملياري دولار"),  # becomes wrong
+        row("a3", refused=False, gold=False),  # stays wrong, now refused
+        row("u1", refused=False, answerable=False, short="20 مليار"),  # a near miss loses its short answer
+        row("a1", refused=False, present=False),  # the article-removed pass of a1: unchanged
+        row("a1", refused=True, system="bm25"),
+    ])
+    new = write(tmp_path / "new", {"answer.contains_gold": 0.75, "answer.short_f1": 0.4}, [
+        row("a1", refused=False, short="ملياري دولار"),
+        row("a2", refused=True),
+        row("a3", refused=True),
+        row("u1", refused=False, answerable=False),
+        row("a1", refused=False, present=False),
+        row("a9", refused=True),  # only in the new run: not compared
+    ])
+    return load_run(old), load_run(new)
+
+
+def test_outcomes_say_what_a_reader_would_check():
+    assert outcome(row("a", refused=True)) == "refused"
+    assert outcome(row("a", refused=False, short="ملياري دولار")) == "answered, gold «ملياري دولار»"
+    assert outcome(row("a", refused=False, gold=False)) == "answered, no gold"
+    assert outcome(row("u", refused=False, answerable=False)) == "answered"
+
+
+def test_changes_are_listed_worse_first_and_only_for_questions_in_both_runs(runs):
+    moved = changes(*runs, "sanad")
+    assert [(c.id, c.better) for c in moved] == [("a2", False), ("a1", True), ("a3", None), ("u1", None)]
+    assert moved[1].before == "refused" and moved[1].after == "answered, gold «ملياري دولار»"
+    assert all(c.present for c in moved)
+
+
+def test_metric_deltas_keep_the_report_order_and_show_what_one_run_lacks(runs):
+    deltas = metric_deltas(*runs, "sanad")
+    assert [label for label, _, _ in deltas] == ["answer contains gold", "short answer F1", "false refusals"]
+    assert deltas[0][1:] == (0.5, 0.75) and deltas[1][1:] == (None, 0.4) and deltas[2][1:] == (0.25, None)
+
+
+def test_the_command_prints_both(runs, capsys):
+    old, new = runs
+    assert main(["compare", str(old.folder), str(new.folder), "--most", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "4 questions changed: 1 now right, 1 now wrong, 2 neither" in out
+    assert "- a2: answered, gold «ملياري دولار» -> refused" in out and "... and 2 more" in out
+    assert "+0.250" in out
+
+
+def test_a_folder_that_is_not_a_run_is_one_line(runs, tmp_path, capsys):
+    old, _ = runs
+    with pytest.raises(DatasetError, match="not a `rag eval` output folder"):
+        load_run(tmp_path)
+    assert main(["compare", str(old.folder), str(tmp_path / "missing")]) == 1
+    assert "metrics.json is missing" in capsys.readouterr().err
+    assert main(["compare", str(old.folder), str(old.folder), "--system", "dense"]) == 1
+    assert "is not in both runs" in capsys.readouterr().err
