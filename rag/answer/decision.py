@@ -22,12 +22,12 @@ from typing import Protocol, Sequence
 from .calibration import features
 from .evidence import Evidence, SentenceTable
 from .grounding import TermSet, redundant
-from .question import FRAME, Question
+from .question import FRAME_STEMS, Question
 from .reader import Reading, window_of
 from ..ingest.sentences import Sentence
 from .settings import AnswerSettings, Thresholds
 from .transliteration import respell
-from ..text import stem, tokenize
+from ..text import tokenize
 
 # Reason codes. An answer's is ANSWERED; a refusal's says why.
 ANSWERED = "answered"
@@ -217,15 +217,12 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
     return Decision(True, ANSWERED, score, tuple(quotes), short, tuple(ranked))
 
 
-_FRAME_STEMS = frozenset(stem(w) for w in FRAME)
-
-
 def echoes(question: Question, span: str) -> bool:
     """Whether a short answer says nothing the question does not: every
     content word of it is one of the question's own, or it has none.
     Asked "في أي شهر من 2018 استقال ماسك؟", "عام 2018" is no answer to lead
     with (development set, reader v4); the quote that holds it still shows."""
-    words = [t for t in tokenize(span) if t not in _FRAME_STEMS]
+    words = [t for t in tokenize(span) if t not in FRAME_STEMS]
     asked = TermSet.of(tokenize(question.text))
     return all(asked.has(t) for t in words)
 

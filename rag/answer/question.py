@@ -35,6 +35,7 @@ how much many when who whom where why what which is are was were did does do has
 the a an of to in on at for by with from about did does say said happen happened tell me according article
 and or into that this your you my i its it be been being name called
 """.split())
+FRAME_STEMS = frozenset(stem(w) for w in FRAME)  # as tokenize gives them
 # Pronouns and demonstratives that point back at an earlier turn.
 ANAPHORA = frozenset(normalize(w) for w in """
 ذلك ذاك هذا هذه تلك هو هي هم هما حينها وقتها عندها بعدها ذلك الحدث الامر الأمر
@@ -92,9 +93,8 @@ def _kind(norm: str) -> str:
 
 def analyze(text: str) -> Question:
     norm = " ".join(re.findall(r"\w+", normalize(text)))
-    frame_stems = {stem(w) for w in FRAME}
-    content = tuple(t for t in tokenize(text) if t not in frame_stems and t not in STOPWORDS
-                    and not (t[:1] in "وف" and t[1:] in frame_stems))  # ومن، فمتى
+    content = tuple(t for t in tokenize(text) if t not in FRAME_STEMS and t not in STOPWORDS
+                    and not (t[:1] in "وف" and t[1:] in FRAME_STEMS))  # ومن، فمتى
     words = norm.split()
     refers_back = any(
         (w in ANAPHORA or (w[:1] in "وف" and w[1:] in ANAPHORA))
