@@ -87,6 +87,17 @@ def test_grounded_is_the_share_of_words_the_passage_holds():
     assert grounded("اشترت تويوتا مصنعًا", PASSAGE) == 0.0
 
 
+def test_what_a_statement_adds_to_the_question_is_what_must_be_grounded():
+    fee = "تُظهر أنه حجز سيارة رودستر عام 2018 ثم حاول إلغاء الحجز بعد انتظار سبع سنوات دون استلام السيارة."
+    question = "في أي عام حجز ألتمان سيارة رودستر؟"
+    wrong = Draft("الحصول على السيارة رودستر عام 2018.", (1,))  # the car never came; 4 of its 5 words hold
+    assert grounded(wrong.text, fee) >= verify.MIN_GROUNDED > grounded(wrong.text, fee, question)
+    assert not check(wrong, [fee], always(0.9), question=question).ok
+    assert check(Draft("حجز سيارة رودستر عام 2018.", (1,)), [fee], always(0.9), question=question).ok
+    echo = Draft("حجز سيارة رودستر.", (1,))  # every word in the passage, but none beyond the question
+    assert grounded(echo.text, fee, question) == 0.0 and not check(echo, [fee], always(0.9), question=question).ok
+
+
 def test_a_statement_may_not_use_a_question_word_its_passage_lacks():
     fee = "حجز ألتمان سيارة رودستر عام 2018 مقابل رسوم حجز بلغت 50 ألف دولار."
     near_miss = Draft("سعر سيارة رودستر 50 ألف دولار.", (1,))

@@ -10,8 +10,8 @@ cites (``[2]``, ``[1، 3]``). A statement reaches the user only if
    gloss in both scripts) occurs in the passages it cites, after Arabic
    normalization (digits unified, as for matching: rag/text.py);
 3. at least one cited passage supports it: the passage holds every word of
-   it that the question also uses (``unasked``) and most of its other
-   words (``grounded``: share of its content words found in the passage,
+   it that the question also uses (``unasked``) and most of the words it
+   adds to the question (``grounded``: share of them found in the passage,
    with the tolerance of rag/answer/grounding.py's matching), and the reader
    (rag/answer/reader.py), reading the question followed by the statement
    against the passage, does not judge the pair unrelated.
@@ -154,10 +154,17 @@ def holds(fact: str, passage: str) -> bool:
     return words.has(value) or value in {_bare(w) for w in _WORD.findall(norm)}
 
 
-def grounded(statement: str, passage: str) -> float:
+def grounded(statement: str, passage: str, question: str = "") -> float:
     """The share of ``statement``'s content words (stemmed, no stop words)
-    that ``passage`` holds, matched as question words are (rag/answer/grounding.py)."""
-    terms = tokenize(statement)
+    that ``passage`` holds, matched as question words are (rag/answer/grounding.py).
+    With ``question``, only the words the statement adds to it count: what it
+    repeats from the question is no evidence of an answer, and counted in it
+    hid the one word that was wrong. "الحصول على السيارة رودستر عام 2018" for
+    "في أي عام حجز ألتمان سيارة رودستر؟" held 4 of its 5 words, all but the verb,
+    over a passage saying he never got the car; of the 2 it adds, 1 (seen on
+    the development set, 2026-12-02). A statement that adds nothing scores 0."""
+    asked = TermSet.of(tokenize(question))
+    terms = [t for t in tokenize(statement) if not asked.has(t)]
     if not terms:
         return 0.0
     words = TermSet.of(tokenize(passage))
@@ -224,7 +231,7 @@ def check(draft: Draft, passages: Sequence[str], reader: Callable[[str, Sequence
     bare = len(tokenize(draft.text)) <= FRAGMENT_TERMS
     strict = factoid or bare
     spans = [answers[n - 1] if strict and n <= len(answers) else "" for n in draft.cited]
-    judged = [p >= MIN_READER and grounded(draft.text, text) >= MIN_GROUNDED
+    judged = [p >= MIN_READER and grounded(draft.text, text, question) >= MIN_GROUNDED
               and not (question and unasked(draft.text, text, question))
               and not off_answer(draft.text, span, bare=bare)
               for p, text, span in zip(reader(claim, cited), cited, spans)]
