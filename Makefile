@@ -33,11 +33,11 @@ lint: install
 	$(VENV)/bin/ruff check rag app.py
 	$(VENV)/bin/mypy rag
 
-# The reader Sanad ships (rag/models/reader, v4): ~60 min on 2 cores; see its MODEL_CARD.md.
+# The reader Sanad ships (rag/models/reader, v5): ~80 min on 2 idle cores; see its MODEL_CARD.md.
 # make train DATA="my-squad.json other.json" OUT=my-reader  (then SANAD_READER=my-reader)
 DATA ?=
 OUT  ?= rag/models/reader
-SHIPPED_TRAINING = --cut-negatives --repeat arcd-train=3
+SHIPPED_TRAINING = --cut-negatives --repeat arcd-train=3 --epochs 1.4
 train: install
 	$(VENV)/bin/rag train-reader $(if $(DATA),--data $(DATA),$(SHIPPED_TRAINING)) --out $(OUT)
 
