@@ -71,13 +71,30 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _watch(config: Config, embedder, interval: float) -> int:
     from .index.build import watch
 
+    import signal
+    import threading
+
+    # Ctrl-C both raises KeyboardInterrupt (to cut a build short) and sets a flag the loop
+    # checks every 0.2 s: an interrupt that lands in a finalizer is printed and swallowed by
+    # Python ("Exception ignored in ..."), and then only the flag stops the loop (a test run
+    # once kept watching 30 s after SIGINT).
+    stopping = threading.Event()
+
+    def interrupt(signum, frame):
+        stopping.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
     print(f"Watching {config.sources_dir} every {interval:g} s; Ctrl-C stops.", file=sys.stderr)
     try:
-        watch(config, embedder, interval, stop=lambda: False, on_build=_print_build,
+        watch(config, embedder, interval, stop=stopping.is_set, on_build=_print_build,
               on_error=lambda e: print(f"error: {e} (the previous index stays live; "
                                        "will try again when the sources change)", file=sys.stderr))
     except KeyboardInterrupt:
-        print("stopped watching", file=sys.stderr)
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print("stopped watching", file=sys.stderr)
     return 0
 
 

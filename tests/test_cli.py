@@ -115,3 +115,38 @@ def test_index_watch_rebuilds_on_a_new_file_until_interrupted(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 0 and out == "" and "stopped watching" in err and "Traceback" not in err
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped interrupt
+def test_watch_stops_when_the_interrupt_is_swallowed(monkeypatch, capsys):
+    """Ctrl-C that lands inside a finalizer: Python prints "Exception
+    ignored in ..." and drops the KeyboardInterrupt, so the watch loop must
+    also see the interrupt through its stop flag (rag/cli.py ``_watch``)."""
+    import os
+    import signal
+    import time
+    from types import SimpleNamespace
+
+    import rag.index.build
+    from rag.cli import _watch
+
+    seen = {}
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, inside __del__, and its exception is dropped
+
+    def fake_watch(config, embedder, interval, stop, **kwargs):
+        Finalized()
+        deadline = time.monotonic() + 5
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen["stopped"] = stop()
+
+    monkeypatch.setattr(rag.index.build, "watch", fake_watch)
+    before = signal.getsignal(signal.SIGINT)
+    assert _watch(SimpleNamespace(sources_dir="sources"), None, 0.5) == 0
+    assert seen == {"stopped": True}
+    assert "stopped watching" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
