@@ -285,7 +285,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         weights.setdefault("aaqad-train", 0.3)  # machine-translated: its spans are noisy (datasets README)
     options = TrainOptions(data=data, out=Path(args.out), seed=args.seed, epochs=args.epochs,
                            batch_size=args.batch_size, span_weight=weights, max_examples=args.max_examples,
-                           max_holdout=args.max_holdout, lr=args.lr, cut=args.cut_negatives, repeat=repeat)
+                           max_holdout=args.max_holdout, lr=args.lr, cut=args.cut_negatives, repeat=repeat,
+                           init=args.init)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
     manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     m = manifest["metrics"]
@@ -420,6 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-holdout", type=int, default=500, metavar="N", help="held-out questions to score")
     tr.add_argument("--span-weight", action="append", metavar="STEM=W",
                     help="span-loss weight of a file, by its name without .json (e.g. aaqad-train=0.3)")
+    tr.add_argument("--init", type=Path, metavar="DIR",
+                    help="start from this trained reader's adapter and heads (e.g. rag/models/reader) instead of "
+                         "fresh ones: further training on your own questions")
     tr.add_argument("--cut-negatives", action="store_true",
                     help="also train on each answer's window with the answer's sentence cut out, as a non-answer")
     tr.add_argument("--repeat", action="append", metavar="STEM=N",

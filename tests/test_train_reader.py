@@ -108,6 +108,26 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     (reading,) = reader.read("متى تأسست القاهرة؟", ["تأسست المدينة عام 969 على يد الفاطميين."])
     assert 0 <= reading.p_answer <= 1 and 0 <= reading.start <= reading.end
 
+    # --init: the same data and seed, started from reader "a" instead of fresh weights
+    c = tmp_path / "c"
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), str(MINI2), "--out", str(c),
+                        "--max-examples", "24", "--max-holdout", "4", "--init", str(outs[0])],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((c / "manifest.json").read_text())
+    assert m["options"]["init"]["reader"] == str(outs[0])
+    assert m["options"]["init"]["adapter_sha256"] == a["files"]["adapter.safetensors"]
+    assert m["files"] != b["files"]  # it did not start from fresh weights
+    rd.Reader(c).check()
+
+
+def test_init_from_a_missing_reader_is_one_clear_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "o"),
+                        "--init", str(tmp_path / "nothing")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"error: cannot train from --init {tmp_path / 'nothing'}: ")
+    assert not (tmp_path / "o").exists()
+
 
 def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_path):
     from rag.eval.train_reader import near_miss_file

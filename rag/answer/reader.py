@@ -324,24 +324,31 @@ def save_net(net, folder: Path) -> dict[str, str]:
     return {name: file_sha256(folder / name) for name in FILES[:2]}
 
 
+def load_weights(net, folder: Path) -> None:
+    """Put a trained reader's adapter and heads into ``net`` (from ``build_net``
+    with the same LoRA rank): for answering, or to train further from it."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    adapter = {k: v.float() for k, v in load_file(str(folder / "adapter.safetensors")).items()}
+    result = set_peft_model_state_dict(net.encoder, adapter)
+    unexpected = getattr(result, "unexpected_keys", None)
+    if unexpected:
+        raise ValueError(f"unexpected adapter weights: {unexpected[:3]}")
+    heads = {k: v.float() for k, v in load_file(str(folder / "heads.safetensors")).items()}
+    net.answerable.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("answerable.")})
+    net.span.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("span.")})
+
+
 def load_net(folder: Path, cache_dir: Path):
     """The trained network in eval mode with LoRA merged into the base weights
     (no adapter overhead per question), and its tokenizer."""
     import torch
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
 
     base = base_folder(cache_dir)
     try:
         net = build_net(base, **read_manifest(folder).get("lora", {}))
-        adapter = {k: v.float() for k, v in load_file(str(folder / "adapter.safetensors")).items()}
-        result = set_peft_model_state_dict(net.encoder, adapter)
-        unexpected = getattr(result, "unexpected_keys", None)
-        if unexpected:
-            raise ValueError(f"unexpected adapter weights: {unexpected[:3]}")
-        heads = load_file(str(folder / "heads.safetensors"))
-        net.answerable.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("answerable.")})
-        net.span.load_state_dict({k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("span.")})
+        load_weights(net, folder)
     except ReaderError:
         raise
     except Exception as e:  # noqa: BLE001 - any failure here means the files are not a usable reader

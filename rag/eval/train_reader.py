@@ -34,7 +34,7 @@ import numpy as np
 
 from ..answer import reader as rd
 from ..index.bm25 import BM25
-from ..errors import DatasetError
+from ..errors import DatasetError, ReaderError
 from .evalsets import read_squad
 from .metrics import token_f1
 from ..ingest.sentences import split_sentences
@@ -91,6 +91,7 @@ class TrainOptions:
     threads: int | None = None
     cut: bool = False  # also the gold window with the answer's sentence cut out, as a negative
     repeat: dict = field(default_factory=dict)  # file stem -> times its examples are used per epoch
+    init: Path | None = None  # start from this trained reader's adapter and heads, not from fresh ones
 
 
 def held_out(title: str, seed: int) -> bool:
@@ -244,6 +245,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     import torch
 
     progress = progress or (lambda stage, done, total: None)
+    start_from = _checked_init(options) if options.init else None  # before any data or model work
     random.seed(options.seed)
     np.random.seed(options.seed)
     torch.manual_seed(options.seed)
@@ -272,6 +274,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     folder = rd.base_folder(Config.load().cache_dir)  # after the data: a bad file fails before any model work
 
     net = rd.build_net(folder, options.rank, options.alpha)
+    init = _start_from(net, start_from) if start_from else None
     tok = rd.tokenizer_for(folder)
     heads = list(net.answerable.parameters()) + list(net.span.parameters())
     lora = [p for p in net.encoder.parameters() if p.requires_grad]
@@ -361,7 +364,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         "examples": counts,
         "options": {"epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
                     "span_weight": options.span_weight, "max_examples": options.max_examples,
-                    "cut": options.cut, "repeat": options.repeat},
+                    "cut": options.cut, "repeat": options.repeat, "init": init},
         "metrics": metrics,
         "files": files_sha,
         "created": time.strftime("%Y-%m-%d"),
@@ -374,10 +377,33 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     return manifest
 
 
+def _checked_init(options: TrainOptions) -> "rd.Reader":
+    """The reader ``--init`` names, checked: complete, made for this base and
+    of the same LoRA shape (else a ReaderError naming the fix)."""
+    reader = rd.Reader(Path(options.init or ""))
+    try:
+        reader.check()
+    except ReaderError as e:
+        raise ReaderError(f"cannot train from --init {reader.folder}: {e}") from None
+    lora = reader.manifest.get("lora", {})
+    if (lora.get("rank"), lora.get("alpha")) != (options.rank, options.alpha):
+        raise ReaderError(f"the reader in {reader.folder} has LoRA rank {lora.get('rank')} and alpha "
+                          f"{lora.get('alpha')}; training from it needs the same ({options.rank}, {options.alpha})")
+    return reader
+
+
+def _start_from(net, reader: "rd.Reader") -> dict:
+    """Load ``reader``'s adapter and heads into ``net``; what the manifest records of it."""
+    rd.load_weights(net, reader.folder)
+    return {"reader": str(reader.folder), "created": reader.manifest.get("created"),
+            "adapter_sha256": reader.manifest.get("files", {}).get("adapter.safetensors")}
+
+
 def _options_key(options: TrainOptions) -> dict:
     d = asdict(options)
     d["data"] = [str(p) for p in options.data]
     d["out"] = str(options.out)
+    d["init"] = str(options.init) if options.init else None
     return d
 
 
