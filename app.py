@@ -30,7 +30,10 @@ EXAMPLES = [
     "كم بلغت رسوم حجز سيارة رودستر التي دفعها ألتمان؟",
     "بكم حاول ماسك شراء OpenAI؟",
     "وين كان ماسك لحظة توقيع اتفاق ستارجيت؟",
-    "How much did Nvidia put into xAI's funding round?",
+    # An English example shows that English questions work. It was "How much did Nvidia put into xAI's
+    # funding round?", answered with the round's 20 billion, not Nvidia's two (a span-head limit, MODEL_CARD.md):
+    # an example a user clicks must not show a wrong answer.
+    "When did Musk sue OpenAI and Altman?",
 ]
 # Workers serving questions at once. An answer is ~35 ms of CPU and ~0.3 s of
 # streaming pauses, so a few more workers than cores keep both cores busy

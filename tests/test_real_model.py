@@ -166,3 +166,27 @@ def test_the_reader_bounds_any_question(reader_sanad, question):
     if a.short_answer:
         c = a.citations[a.short_answer.n - 1]
         assert c.start <= a.short_answer.start < a.short_answer.end <= c.end
+
+
+EXAMPLE_ANSWERS = {  # what each example on the page must be answered with (the articles say so)
+    "كم بلغت رسوم حجز سيارة رودستر التي دفعها ألتمان؟": "50 ألف دولار",
+    "بكم حاول ماسك شراء OpenAI؟": "97.4 مليار دولار",
+    "وين كان ماسك لحظة توقيع اتفاق ستارجيت؟": "السعودية",
+    "When did Musk sue OpenAI and Altman?": "2024",
+}
+
+
+def test_the_pages_examples_are_answered_right(built):
+    """A user's first click: every example question on the page gets its
+    right short answer, quoted from the articles (the reader and the
+    examples change independently)."""
+    import app
+    from rag.pipeline import Sanad
+
+    config, embedder, _ = built
+    assert set(app.EXAMPLES) == set(EXAMPLE_ANSWERS)
+    sanad = Sanad(config, embedder)
+    for question, expected in EXAMPLE_ANSWERS.items():
+        answer = sanad.ask(question)
+        assert not answer.refused and answer.short_answer is not None, (question, answer.answer)
+        assert answer.short_answer.text == expected, (question, answer.short_answer.text)
