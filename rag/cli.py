@@ -69,10 +69,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _watch(config: Config, embedder, interval: float) -> int:
-    from .index.build import watch
-
     import signal
     import threading
+
+    from .index.build import watch
 
     # Ctrl-C both raises KeyboardInterrupt (to cut a build short) and sets a flag the loop
     # checks every 0.2 s: an interrupt that lands in a finalizer is printed and swallowed by
