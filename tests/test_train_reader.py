@@ -126,6 +126,7 @@ def test_init_from_a_missing_reader_is_one_clear_line(tmp_path):
                         "--init", str(tmp_path / "nothing")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"error: cannot train from --init {tmp_path / 'nothing'}: ")
+    assert "SANAD_READER" not in r.stderr  # advice for answering, not for training
     assert not (tmp_path / "o").exists()
 
 

@@ -381,6 +381,10 @@ def _checked_init(options: TrainOptions) -> "rd.Reader":
     """The reader ``--init`` names, checked: complete, made for this base and
     of the same LoRA shape (else a ReaderError naming the fix)."""
     reader = rd.Reader(Path(options.init or ""))
+    if not (reader.folder / "manifest.json").is_file():
+        # Reader.check's advice (set SANAD_READER=rules) is for answering, not training.
+        raise ReaderError(f"cannot train from --init {reader.folder}: no reader there (manifest.json is "
+                          "missing); pass a folder `rag train-reader --out` wrote")
     try:
         reader.check()
     except ReaderError as e:
