@@ -33,7 +33,7 @@ lint: install
 	$(VENV)/bin/ruff check rag app.py
 	$(VENV)/bin/mypy rag
 
-# The reader Sanad ships (rag/models/reader, v5): ~80 min on 2 idle cores; see its MODEL_CARD.md.
+# The reader Sanad ships (rag/models/reader, v5): 80-100 min on 2 idle cores; see its MODEL_CARD.md.
 # make train DATA="my-squad.json other.json" OUT=my-reader  (then SANAD_READER=my-reader)
 DATA ?=
 OUT  ?= rag/models/reader
