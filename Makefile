@@ -34,10 +34,12 @@ lint: install
 	$(VENV)/bin/mypy rag
 
 # The reader Sanad ships (rag/models/reader, v5): 80-100 min on 2 idle cores; see its MODEL_CARD.md.
+# It was trained in fp32 with LoRA dropout 0.1; train-reader's own defaults (bf16 where the CPU has it,
+# no LoRA dropout) take about 54 min but made a reader that was not shipped (EVALUATION.md, "Reader v6").
 # make train DATA="my-squad.json other.json" OUT=my-reader  (then SANAD_READER=my-reader)
 DATA ?=
 OUT  ?= rag/models/reader
-SHIPPED_TRAINING = --cut-negatives --repeat arcd-train=3 --epochs 1.4
+SHIPPED_TRAINING = --cut-negatives --repeat arcd-train=3 --epochs 1.4 --precision fp32 --lora-dropout 0.1
 train: install
 	$(VENV)/bin/rag train-reader $(if $(DATA),--data $(DATA),$(SHIPPED_TRAINING)) --out $(OUT)
 

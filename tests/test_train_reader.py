@@ -9,7 +9,7 @@ import pytest
 from rag.answer import reader as rd
 from rag.errors import DatasetError
 from rag.eval.evalsets import load, read_squad
-from rag.eval.train_reader import examples_from
+from rag.eval.train_reader import _bf16, examples_from
 from conftest import ROOT
 
 MINI2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"
@@ -100,6 +100,7 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
         outs.append(out)
     a, b = (json.loads((o / "manifest.json").read_text()) for o in outs)
     assert a["files"] == b["files"]  # same data and seed: the same adapter and heads, byte for byte
+    assert a["options"]["precision"] == ("bf16" if _bf16("auto") else "fp32")  # what the run used
     assert a["base_model"] == rd.BASE_MODEL and a["seed"] == 13 and {d["file"] for d in a["data"]} == {
         "mini-squad.json", "mini-squad2.json"}
     assert (outs[0] / "settings.json").is_file() and not (outs[0] / "checkpoint.pt").exists()
@@ -119,6 +120,18 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     assert m["options"]["init"]["adapter_sha256"] == a["files"]["adapter.safetensors"]
     assert m["files"] != b["files"]  # it did not start from fresh weights
     rd.Reader(c).check()
+
+
+def test_precision_is_bf16_where_asked_or_where_the_cpu_has_it(monkeypatch):
+    import torch
+
+    assert _bf16("fp32") is False and _bf16("bf16") is True
+    with pytest.raises(ValueError, match="precision"):
+        _bf16("fp16")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert _bf16("auto") is False  # emulated bfloat16 would be slower than fp32
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert _bf16("auto") is True
 
 
 def test_init_from_a_missing_reader_is_one_clear_line(tmp_path):
@@ -154,6 +167,15 @@ def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_pat
         for ans in qa["answers"]:
             assert para["context"][ans["answer_start"]:ans["answer_start"] + len(ans["text"])] == ans["text"]
     assert len(para["qas"]) == 3  # each of the others had its answer in another sentence
+
+
+@pytest.mark.parametrize("bad", ["-0.1", "1", "1.5"])
+def test_a_bad_lora_dropout_is_one_clear_line(tmp_path, bad):
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "r"),
+                        "--lora-dropout", bad], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode != 0 and r.stderr.strip().splitlines() == [
+        f"error: --lora-dropout wants a probability from 0 up to 1 (got {float(bad)})"]
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.mark.parametrize("bad", ["mini-squad=0", "mini-squad=two", "mini-squad"])
