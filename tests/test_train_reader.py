@@ -169,19 +169,14 @@ def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_pat
     assert len(para["qas"]) == 3  # each of the others had its answer in another sentence
 
 
-@pytest.mark.parametrize("bad", ["-0.1", "1", "1.5"])
-def test_a_bad_lora_dropout_is_one_clear_line(tmp_path, bad):
+@pytest.mark.parametrize("option, bad, message", [
+    *[("--repeat", bad, f"--repeat wants NAME=TIMES, a whole number of at least 1 (got {bad!r})")
+      for bad in ("mini-squad=0", "mini-squad=two", "mini-squad")],
+    *[("--lora-dropout", bad, f"--lora-dropout wants a probability from 0 up to 1 (got {float(bad)})")
+      for bad in ("-0.1", "1", "1.5")],
+])
+def test_a_bad_option_is_one_clear_line(tmp_path, option, bad, message):
     r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "r"),
-                        "--lora-dropout", bad], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert r.returncode != 0 and r.stderr.strip().splitlines() == [
-        f"error: --lora-dropout wants a probability from 0 up to 1 (got {float(bad)})"]
-    assert not (tmp_path / "r").exists()
-
-
-@pytest.mark.parametrize("bad", ["mini-squad=0", "mini-squad=two", "mini-squad"])
-def test_a_bad_repeat_is_one_clear_line(tmp_path, bad):
-    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "r"),
-                        "--repeat", bad], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert r.returncode != 0 and r.stderr.strip().splitlines() == [
-        f"error: --repeat wants NAME=TIMES, a whole number of at least 1 (got {bad!r})"]
+                        option, bad], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode != 0 and r.stderr.strip().splitlines() == [f"error: {message}"]
     assert not (tmp_path / "r").exists()
