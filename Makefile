@@ -33,7 +33,7 @@ lint: install
 	$(VENV)/bin/ruff check rag app.py
 	$(VENV)/bin/mypy rag
 
-# The reader Sanad ships (rag/models/reader, v5): 80-100 min on 2 idle cores; see its MODEL_CARD.md.
+# The reader Sanad ships (rag/models/reader, v5): 81-149 min on 2 idle cores, by host; see its MODEL_CARD.md.
 # It was trained in fp32 with LoRA dropout 0.1; train-reader's own defaults (bf16 where the CPU has it,
 # no LoRA dropout) take about 54 min but made a reader that was not shipped (EVALUATION.md, "Reader v6").
 # make train DATA="my-squad.json other.json" OUT=my-reader  (then SANAD_READER=my-reader)
