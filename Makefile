@@ -35,7 +35,8 @@ lint: install
 
 # The reader Sanad ships (rag/models/reader, v5): 81-149 min on 2 idle cores, by host; see its MODEL_CARD.md.
 # It was trained in fp32 with LoRA dropout 0.1; train-reader's own defaults (bf16 where the CPU has it,
-# no LoRA dropout) take about 54 min but made a reader that was not shipped (EVALUATION.md, "Reader v6").
+# no LoRA dropout) take about 54 min on such a CPU (110-119 elsewhere) but made a reader that was not
+# shipped (EVALUATION.md, "Reader v6").
 # make train DATA="my-squad.json other.json" OUT=my-reader  (then SANAD_READER=my-reader)
 DATA ?=
 OUT  ?= rag/models/reader

@@ -435,8 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="arithmetic of training: bf16 is ~1.5x faster where the CPU has bfloat16 instructions; "
                          "auto (default) uses it there and fp32 elsewhere")
     tr.add_argument("--lora-dropout", type=float, default=0.0, metavar="P",
-                    help="dropout on the LoRA adapters' inputs (default 0: drawing its masks took a third of "
-                         "training's time; the encoder's own dropout stays)")
+                    help="dropout on the LoRA adapters' inputs (default 0: drawing its masks took about a quarter "
+                         "of training's time; the encoder's own dropout stays)")
     tr.set_defaults(func=cmd_train_reader)
     ca = sub.add_parser("calibrate", help="fit the calibration layer over a trained reader",
                         description="Ask the held-out articles of the reader's training files through the "

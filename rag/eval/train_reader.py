@@ -97,9 +97,10 @@ class TrainOptions:
     # "auto" takes it where the CPU computes bfloat16 natively (AVX512-BF16 or AMX) and fp32 elsewhere,
     # where emulated bfloat16 would be slower. The reader answers in fp32 either way.
     precision: str = "auto"
-    # Dropout on the LoRA inputs drew 72 of the 109 random masks of a step, and drawing them
-    # (aten::bernoulli_) was 31 % of a step's time (torch profiler, 2-core EPYC); with 0, bf16
-    # training runs at 2.1x the batches/s of fp32 (0.60 against 0.29). The encoder's own dropout
+    # Dropout on the LoRA inputs drew 72 of the 109 random masks of a step, and drawing all 109
+    # (aten::bernoulli_) was 31 % of a step's time (torch profiler, 2-core EPYC). Without it a step
+    # takes 26-30 % less time: bf16 0.42 -> 0.60 batches/s, and fp32 0.223 -> 0.303 on an EPYC
+    # without AVX-512 (EVALUATION.md). The encoder's own dropout
     # (0.1 on hidden states and attention) still regularizes. v5 was trained with 0.1 and fp32.
     lora_dropout: float = 0.0
 
