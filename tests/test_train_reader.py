@@ -180,3 +180,26 @@ def test_a_bad_option_is_one_clear_line(tmp_path, option, bad, message):
                         option, bad], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode != 0 and r.stderr.strip().splitlines() == [f"error: {message}"]
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("extra, want", [([], 0.3), (["--span-weight", "aaqad-train=0.5"], 0.5)])
+def test_aaqad_spans_weigh_less_however_the_file_is_named(tmp_path, monkeypatch, extra, want):
+    # the machine-translated set's span weight used to apply only when --data was left out
+    import rag.eval.train_reader as tr
+    from rag import cli
+
+    aaqad = tmp_path / "aaqad-train.json"
+    aaqad.write_bytes(MINI2.read_bytes())
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def record(options, **_):
+        seen.append(options)
+        raise Stop  # the options are all this test needs: no training
+
+    monkeypatch.setattr(tr, "train", record)
+    with pytest.raises(Stop):
+        cli.main(["train-reader", "--data", str(MINI), str(aaqad), "--out", str(tmp_path / "r"), *extra])
+    assert seen[0].span_weight == {"aaqad-train": want}
