@@ -286,6 +286,14 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     if not 0 <= args.lora_dropout < 1:
         print(f"error: --lora-dropout wants a probability from 0 up to 1 (got {args.lora_dropout})", file=sys.stderr)
         return EXIT_USER_ERROR
+    if args.attention_dropout is not None and not 0 <= args.attention_dropout < 1:
+        print(f"error: --attention-dropout wants a probability from 0 up to 1 (got {args.attention_dropout})",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
+    if not 0 <= args.frozen_layers < 12:  # multilingual-e5-small has 12 blocks
+        print(f"error: --frozen-layers wants a number of blocks from 0 to 11 (got {args.frozen_layers})",
+              file=sys.stderr)
+        return EXIT_USER_ERROR
     for name in NOISY_SPANS:
         if any(d.stem == name for d in data):
             # whether named by --data or by default: a recipe should not change with how its files were named
@@ -293,7 +301,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     options = TrainOptions(data=data, out=Path(args.out), seed=args.seed, epochs=args.epochs,
                            batch_size=args.batch_size, span_weight=weights, max_examples=args.max_examples,
                            max_holdout=args.max_holdout, lr=args.lr, cut=args.cut_negatives, repeat=repeat,
-                           init=args.init, precision=args.precision, lora_dropout=args.lora_dropout)
+                           init=args.init, precision=args.precision, lora_dropout=args.lora_dropout,
+                           frozen_layers=args.frozen_layers, attention_dropout=args.attention_dropout)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
     manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     m = manifest["metrics"]
@@ -442,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--lora-dropout", type=float, default=0.0, metavar="P",
                     help="dropout on the LoRA adapters' inputs (default 0: drawing its masks took about a quarter "
                          "of training's time; the encoder's own dropout stays)")
+    tr.add_argument("--frozen-layers", type=int, default=0, metavar="K",
+                    help="no adapters in the encoder's lowest K of 12 blocks: backward stops above them "
+                         "(K=4: ~1.2x faster; default 0)")
+    tr.add_argument("--attention-dropout", type=float, metavar="P",
+                    help="dropout on attention probabilities while training (default: the base model's 0.1; "
+                         "0 is ~1.25x faster in fp32)")
     tr.set_defaults(func=cmd_train_reader)
     ca = sub.add_parser("calibrate", help="fit the calibration layer over a trained reader",
                         description="Ask the held-out articles of the reader's training files through the "

@@ -122,6 +122,38 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     rd.Reader(c).check()
 
 
+@pytest.mark.model
+def test_frozen_layers_train_no_adapters_below_them_and_the_reader_loads(tmp_path):
+    from safetensors import safe_open
+
+    from rag.config import Config
+
+    net = rd.build_net(rd.base_folder(Config.load().cache_dir), frozen_layers=4, attention_dropout=0.0)
+    trained = [n for n, p in net.named_parameters() if p.requires_grad and "lora_" in n]
+    layers = {int(n.split("layer.")[1].split(".")[0]) for n in trained}
+    assert layers == set(range(4, 12))
+    probs = [m.p for n, m in net.encoder.named_modules() if n.endswith("attention.self.dropout")]
+    assert len(probs) == 12 and set(probs) == {0.0}
+
+    out = tmp_path / "fast"
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(out),
+                        "--max-examples", "16", "--max-holdout", "4", "--frozen-layers", "4",
+                        "--attention-dropout", "0"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["lora"]["frozen_layers"] == 4 and m["options"]["attention_dropout"] == 0.0
+    with safe_open(str(out / "adapter.safetensors"), "pt") as f:
+        assert {int(k.split("layer.")[1].split(".")[0]) for k in f.keys()} == set(range(4, 12))
+    (reading,) = rd.Reader(out).read("متى تأسست القاهرة؟", ["تأسست المدينة عام 969 على يد الفاطميين."])
+    assert 0 <= reading.p_answer <= 1
+
+    # training further from it needs the same shape, said in one line
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "o"),
+                        "--init", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        f"error: the reader in {out} has 4 frozen layers; training from it needs the same (--frozen-layers 4)"]
+
+
 def test_precision_is_bf16_where_asked_or_where_the_cpu_has_it(monkeypatch):
     import torch
 
@@ -174,6 +206,9 @@ def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_pat
       for bad in ("mini-squad=0", "mini-squad=two", "mini-squad")],
     *[("--lora-dropout", bad, f"--lora-dropout wants a probability from 0 up to 1 (got {float(bad)})")
       for bad in ("-0.1", "1", "1.5")],
+    ("--attention-dropout", "1", "--attention-dropout wants a probability from 0 up to 1 (got 1.0)"),
+    *[("--frozen-layers", bad, f"--frozen-layers wants a number of blocks from 0 to 11 (got {bad})")
+      for bad in ("-1", "12")],
 ])
 def test_a_bad_option_is_one_clear_line(tmp_path, option, bad, message):
     r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "r"),

@@ -95,8 +95,13 @@ def base_folder(cache_dir: Path) -> Path:
 
 
 # ------------------------------------------------------------------ network
-def build_net(folder: Path, rank: int = 16, alpha: int = 32, dropout: float = 0.1):
-    """The base encoder from ``folder`` with fresh LoRA adapters and heads."""
+def build_net(folder: Path, rank: int = 16, alpha: int = 32, dropout: float = 0.1, frozen_layers: int = 0,
+              attention_dropout: float | None = None):
+    """The base encoder from ``folder`` with fresh LoRA adapters and heads.
+    ``frozen_layers`` > 0 leaves that many of the lowest blocks without adapters
+    (training then never backpropagates through them); ``attention_dropout`` overrides the
+    base's dropout on attention probabilities (training only: the reader
+    answers in eval mode)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModel
@@ -110,8 +115,16 @@ def build_net(folder: Path, rank: int = 16, alpha: int = 32, dropout: float = 0.
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-            base = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
-            lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(LORA_TARGETS))
+            extra = {} if attention_dropout is None else {"attention_probs_dropout_prob": attention_dropout}
+            base = AutoModel.from_pretrained(str(folder), add_pooling_layer=False, **extra)
+            layers: dict = {}
+            if frozen_layers:
+                n = base.config.num_hidden_layers
+                if not 0 < frozen_layers < n:
+                    raise ValueError(f"frozen_layers must be between 0 and {n - 1}, not {frozen_layers}")
+                layers = {"layers_to_transform": list(range(frozen_layers, n)), "layers_pattern": "layer"}
+            lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(LORA_TARGETS),
+                              **layers)
             encoder = get_peft_model(base, lora)
     finally:
         hf_logging.set_verbosity(verbosity)
