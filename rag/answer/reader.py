@@ -115,7 +115,7 @@ def build_net(folder: Path, rank: int = 16, alpha: int = 32, dropout: float = 0.
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-            extra = {} if attention_dropout is None else {"attention_probs_dropout_prob": attention_dropout}
+            extra: dict = {} if attention_dropout is None else {"attention_probs_dropout_prob": attention_dropout}
             base = AutoModel.from_pretrained(str(folder), add_pooling_layer=False, **extra)
             layers: dict = {}
             if frozen_layers:
