@@ -201,3 +201,49 @@ def test_each_window_is_read_with_the_question_spelled_as_the_window_spells_name
         assert c.reading == FakeReader().read(question_of[c.text], [c.text])[0]
     nvidia = next(c for c in read if "Nvidia" in c.text)
     assert nvidia.p == max(c.p for c in read)
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_window_whose_short_answer_has_a_form_the_question_rules_out_does_not_answer(fake_sanad, check):
+    """Asked a colour, a window whose short answer is a sum of money does not
+    answer, however sure the reader is (rag/answer/forms.py): the cascade
+    reads on, answers from a window whose span has a possible form, and
+    refuses when no window has one."""
+    from dataclasses import replace
+
+    from rag.answer.decision import ReaderDecider
+    from rag.answer.reader import Reading
+    from rag.pipeline import Sanad
+    from conftest import FakeReader, fake_reader_decider
+
+    money = "50 ألف دولار"
+
+    class Sure(FakeReader):
+        def __init__(self, other: bool):
+            self.other = other  # do windows without the sum answer too?
+
+        def read(self, question, windows):
+            out = []
+            for w in windows:
+                i = w.find(money)
+                if i >= 0:
+                    out.append(Reading(0.95, i, i + len(money), 0.9))
+                else:
+                    out.append(Reading(0.6 if self.other else 0.1, 0, w.index(" "), 0.9))
+            return out
+
+    settings = replace(fake_reader_decider(fake_sanad.config.model).settings, form_check=check)
+    question = "ما لون سيارة رودستر التي حجزها ألتمان؟"
+    for other in (True, False):
+        decider = ReaderDecider(Sure(other), settings)
+        trace = Sanad.over(fake_sanad.index, fake_sanad.config, fake_sanad.embedder, decider=decider).run(question)
+        assert any(money in c.text for c in trace.decision.candidates)  # the sum was read
+        a = trace.answer
+        assert_verbatim(fake_sanad, a)
+        if not check:
+            assert not a.refused and a.short_answer is not None and a.short_answer.text == money
+        elif other:
+            assert not a.refused and money not in (a.short_answer.text if a.short_answer else "")
+            assert all(not c.form_ok for c in trace.decision.candidates if money in c.text[c.reading.start:c.reading.end])
+        else:
+            assert a.refused and a.reason == "not_supported" and a.related

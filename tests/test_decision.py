@@ -98,3 +98,37 @@ def test_a_second_quote_must_pass_on_its_own_and_be_close():
     failing = decide(q, [candidate(0, 1, 0.9, "50 ألف دولار"), candidate(3, 3, 0.45, "24 ساعة")],
                      AnswerSettings(reader_threshold=0.5, second_margin=0.9))
     assert len(failing.quotes) == 1  # every quoted sentence passes the reader's check itself
+
+
+def test_a_window_of_the_wrong_form_refuses_even_when_the_calibration_would_answer():
+    """The calibration layer reads more than the reader's probability; a
+    window whose short answer has a form the question rules out (its
+    ``form_ok`` set by ReaderDecider.read, rag/answer/forms.py) is still no answer."""
+    from dataclasses import replace
+
+    from rag.answer.calibration import Calibration
+
+    always = replace(SETTINGS, calibration=Calibration((), (), 5.0, 0.5, (), ()))
+    q = analyze("ما لون سيارة رودستر؟")
+    c = candidate(0, 1, 0.9, "50 ألف دولار")
+    assert decide(q, [c], always).answer
+    wrong = replace(c, form_ok=False)
+    dec = decide(q, [wrong], always)
+    assert wrong.p == 0.0 and not dec.answer and dec.reason == d.NOT_SUPPORTED and dec.related
+
+
+@pytest.mark.parametrize("question, best, alternative, p_alt, kept", [
+    ("أين حجز ألتمان سيارة رودستر؟", "2018", "سيارة رودستر", 0.2, "سيارة رودستر"),  # a likely alternative
+    ("أين حجز ألتمان سيارة رودستر؟", "2018", "سيارة رودستر", 0.01, None),  # an unlikely one: no answer
+    ("كم بلغت رسوم الحجز؟", "رسوم حجز", "50 ألف دولار", 0.1, "50 ألف دولار"),
+    ("كم بلغت رسوم الحجز؟", "50 ألف دولار", "رسوم حجز", 0.1, "50 ألف دولار"),  # the best is of the form
+])
+def test_a_short_answer_of_the_form_asked_is_the_best_span_or_a_likely_alternative(
+        question, best, alternative, p_alt, kept):
+    text = SENTS[0].text + " " + SENTS[1].text
+    lo, alt = text.index(best), text.index(alternative)
+    r = Reading(0.9, lo, lo + len(best), 0.6, ((alt, alt + len(alternative), p_alt),))
+    fit = d.of_form(analyze(question), text, r, min_span=0.05)
+    assert (text[fit.start:fit.end] if fit else None) == kept
+    if fit is not None:
+        assert fit.p_answer == 0.9 and fit.p_span == (0.6 if kept == best else p_alt)

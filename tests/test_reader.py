@@ -36,6 +36,22 @@ def test_best_span_stays_inside_the_passage_and_in_order():
     assert (int(s[0]), int(e[0])) == (3, 4) and 0 < float(p[0]) <= 1  # end never before start
 
 
+def test_the_top_spans_are_the_best_span_then_the_next_most_likely_all_allowed():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    start, end = torch.randn(2, 12, generator=g), torch.randn(2, 12, generator=g)
+    passage = torch.ones(2, 12, dtype=torch.bool)
+    passage[:, :3] = False
+    s, e, p = rd.top_spans(start, end, passage, 6, max_len=4)
+    best = rd.best_spans(start, end, passage, max_len=4)
+    for row in range(2):
+        assert (int(s[row, 0]), int(e[row, 0])) == (int(best[0][row]), int(best[1][row]))
+        assert p[row].tolist() == sorted(p[row].tolist(), reverse=True) and float(p[row].sum()) <= 1
+        spans = list(zip(s[row].tolist(), e[row].tolist()))
+        assert len(set(spans)) == 6 and all(3 <= a <= b < a + 4 for a, b in spans)
+
+
 def _copy(tmp_path):
     dest = tmp_path / "reader"
     shutil.copytree(SHIPPED, dest)

@@ -21,6 +21,7 @@ from typing import Protocol, Sequence
 
 from .calibration import features
 from .evidence import Evidence, SentenceTable
+from .forms import contradicts
 from .grounding import TermSet, redundant
 from .question import FRAME_STEMS, Question
 from .reader import Reading, window_of
@@ -51,10 +52,13 @@ class Candidate:
     text: str  # the source text from the first sentence's start to the last's end
     start: int  # offset of ``text`` in the source
     reading: Reading
+    # False when the short answer has a form the question rules out (rag/answer/forms.py):
+    # then the window does not answer, whatever the reader's probability
+    form_ok: bool = True
 
     @property
     def p(self) -> float:
-        return self.reading.p_answer
+        return self.reading.p_answer if self.form_ok else 0.0
 
     @property
     def span(self) -> tuple[int, int]:
@@ -142,8 +146,12 @@ class ReaderDecider:
         for q in dict.fromkeys(asked):  # one batch per spelling; nearly always one
             rows = [i for i, a in enumerate(asked) if a == q]
             read.update(zip(rows, self.reader.read(q, [texts[i] for i in rows])))
-        return [Candidate(e, sents, text, start, read[i])
-                for i, ((e, sents, start), text) in enumerate(zip(meta, texts))]
+        out = []
+        for i, ((e, sents, start), text) in enumerate(zip(meta, texts)):
+            r = read[i]
+            fit = of_form(question, text, r, self.settings.min_span) if self.settings.form_check else r
+            out.append(Candidate(e, sents, text, start, fit or r, form_ok=fit is not None))
+        return out
 
     def decide(self, question: Question, evidence: Sequence[Evidence], table: SentenceTable) -> Decision:
         """A cascade: the first ``first_windows`` windows, and the rest only
@@ -160,6 +168,22 @@ class ReaderDecider:
             if score < t:
                 candidates += self.read(question, evidence, table, picks[first:])
         return decide(question, candidates, self.settings, evidence=evidence)
+
+
+def of_form(question: Question, text: str, r: Reading, min_span: float) -> Reading | None:
+    """``r`` with a short answer of a form its question allows
+    (rag/answer/forms.py): its best span, else the most likely of its
+    alternatives that reaches ``min_span``; None when there is none, and
+    then the window does not answer. Asked "أين ولد محمد حسني مبارك؟", a
+    window that holds the birthplace can give the birth date first."""
+    if not contradicts(question, text[r.start:r.end]):
+        return r
+    for lo, hi, p in r.alternatives:
+        if p < min_span:
+            break
+        if not contradicts(question, text[lo:hi]):
+            return replace(r, start=lo, end=hi, p_span=p)
+    return None
 
 
 def confidence(question: Question, candidates: Sequence[Candidate], settings: AnswerSettings,
@@ -194,7 +218,7 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
     t = t if threshold is None else threshold
     best = ranked[0]
     related = tuple(c.evidence for c in ranked)
-    if score < t:
+    if score < t or not best.form_ok:  # the calibration layer reads more than p; a wrong form still refuses
         return refuse(NOT_SUPPORTED, score, related, candidates=ranked)
     lo, hi = best.span
     has_span = hi > lo

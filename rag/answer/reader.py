@@ -44,6 +44,7 @@ MAX_TOKENS = 192  # question + window; windows are capped in characters first (w
 MAX_QUESTION_CHARS = 240  # a question longer than this is cut for the reader only
 MAX_WINDOW_CHARS = 600  # ~150 e5 tokens of Arabic (measured on ARCD windows)
 MAX_ANSWER_TOKENS = 30
+ALTERNATIVE_SPANS = 8  # spans kept beside the best one, for a short answer of the form asked (forms.py)
 LORA_TARGETS = ("query", "key", "value", "dense")  # every linear layer of each block
 FILES = ("adapter.safetensors", "heads.safetensors", "manifest.json")
 
@@ -56,6 +57,8 @@ class Reading:
     start: int  # short answer, as character offsets into the window text
     end: int
     p_span: float  # confidence of that span (start prob x end prob)
+    # the next most likely spans, (start, end, p_span), most likely first
+    alternatives: tuple[tuple[int, int, float], ...] = ()
 
 
 def window_of(spans: Sequence[tuple[int, int]], i: int, max_chars: int = MAX_WINDOW_CHARS) -> tuple[int, int]:
@@ -178,6 +181,13 @@ def encode(tokenizer, question: str, windows: Sequence[str], max_tokens: int = M
 def best_spans(start_logits, end_logits, passage_mask, max_len: int = MAX_ANSWER_TOKENS):
     """Per row: (start token, end token, span probability), the best span with
     start <= end < start + max_len inside the passage."""
+    s, e, p = top_spans(start_logits, end_logits, passage_mask, 1, max_len)
+    return s[:, 0], e[:, 0], p[:, 0]
+
+
+def top_spans(start_logits, end_logits, passage_mask, k: int, max_len: int = MAX_ANSWER_TOKENS):
+    """Per row, the ``k`` most likely spans as in ``best_spans``: (start
+    tokens, end tokens, probabilities), each of shape (rows, k), best first."""
     import torch
 
     neg = torch.finfo(start_logits.dtype).min
@@ -187,8 +197,7 @@ def best_spans(start_logits, end_logits, passage_mask, max_len: int = MAX_ANSWER
     allowed = torch.ones(n, n, dtype=torch.bool).triu().logical_and(
         torch.ones(n, n, dtype=torch.bool).tril(max_len - 1))
     scores = (s.unsqueeze(2) + e.unsqueeze(1)).masked_fill(~allowed, neg)
-    flat = scores.flatten(1).argmax(-1)
-    best = scores.flatten(1).gather(1, flat.unsqueeze(1)).squeeze(1)
+    best, flat = scores.flatten(1).topk(min(k, n * n), dim=-1)
     return flat // n, flat % n, best.exp()
 
 
@@ -267,14 +276,18 @@ class Reader:
         ids, mask, passage, offsets = encode(self._tok, question, windows)
         with torch.inference_mode():
             logit, start, end = net(ids, mask)
-            s, e, p_span = best_spans(start, end, passage)
+            s, e, p_span = top_spans(start, end, passage, 1 + ALTERNATIVE_SPANS)
         p = torch.sigmoid(logit).tolist()
         out = []
         for row, w in enumerate(windows):
-            a, b = int(s[row]), int(e[row])
-            lo, hi = int(offsets[row, a, 0]), int(offsets[row, b, 1])
-            lo, hi = _trim(w, max(0, lo), min(len(w), hi))
-            out.append(Reading(float(p[row]), lo, hi, float(p_span[row])))
+            spans: dict[tuple[int, int], float] = {}
+            for a, b, ps in zip(s[row].tolist(), e[row].tolist(), p_span[row].tolist()):
+                lo, hi = _trim(w, max(0, int(offsets[row, a, 0])), min(len(w), int(offsets[row, b, 1])))
+                if hi > lo or not spans:
+                    spans.setdefault((lo, hi), ps)  # the same text cut two ways counts once, at its best
+            (lo, hi), ps = next(iter(spans.items()))
+            alternatives = tuple((a, b, q) for (a, b), q in list(spans.items())[1:])
+            out.append(Reading(float(p[row]), lo, hi, ps, alternatives))
         return out
 
     def supports(self, claim: str, passage: str, threshold: float | None = None) -> bool:

@@ -48,6 +48,9 @@ class AnswerSettings:
     reader_threshold: float = 0.5  # answer when the best window's probability reaches it
     second_margin: float = 0.15  # a second quoted window must be this close to the first
     min_span: float = 0.05  # below this span confidence there is no short answer
+    # a window whose short answer has a form its question rules out (a sum of money asked
+    # "ما لون"; rag/answer/forms.py) does not answer it
+    form_check: bool = True
     rules: Thresholds = field(default_factory=Thresholds)
     # fitted by `rag calibrate`; when present it decides instead of reader_threshold
     calibration: Calibration | Trees | None = None

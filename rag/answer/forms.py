@@ -1,0 +1,138 @@
+"""The form a short answer must have, from the wording of its question.
+
+The reader's best span is sometimes the right passage's wrong thing. Asked
+"ما لون سيارة رودستر التي حجزها ألتمان؟" or "في أي شهر من 2026 أغلقت xAI جولة
+التمويل؟", reader v5 answers with a sum of money from the sentence about the
+car or the round (development set, 2026-12-04): the article says neither. A
+colour, a month, a count or a person is never a sum of money, and "كم" always
+wants a number, so such a span shows that the window does not hold what was
+asked. ``contradicts`` says when; only wordings whose form is unambiguous are
+checked ("متى" may be answered by an era, "ما" by anything).
+
+Pure functions over normalized text.
+"""
+from __future__ import annotations
+
+import re
+
+from .question import Question
+from ..text import normalize
+
+_WORD = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(normalize(w) for w in text.split())
+
+
+MONTHS = _words("""
+يناير فبراير مارس أبريل ابريل إبريل مايو يونيو يونيه يوليو يوليه أغسطس سبتمبر أكتوبر نوفمبر ديسمبر
+كانون شباط آذار نيسان أيار حزيران تموز آب أيلول تشرين
+محرم صفر ربيع جمادى رجب شعبان رمضان شوال القعدة الحجة
+january february march april may june july august september october november december
+jan feb mar apr jun jul aug sep sept oct nov dec
+""")
+CURRENCIES = _words("""
+دولار دولارا دولارات دولارًا يورو ريال ريالا ريالات جنيه جنيها جنيهات درهم دراهم دينار دنانير ليرة ليرات
+يوان روبية روبيات استرليني إسترليني فرنك فرنكات بيزو روبل
+dollar dollars usd euro euros eur pound pounds gbp riyal riyals dirham dirhams yuan
+""")
+_CURRENCY_SIGNS = frozenset("$€£¥")
+NUMBERS = _words("""
+واحد واحدة اثنان اثنين اثنتان اثنتين ثلاث ثلاثة أربع أربعة خمس خمسة ست ستة سبع سبعة ثمان ثماني ثمانية
+تسع تسعة عشر عشرة عشرون عشرين ثلاثون ثلاثين أربعون أربعين خمسون خمسين ستون ستين سبعون سبعين
+ثمانون ثمانين تسعون تسعين مئة مائة مئات مائتان مائتين مئتان مئتين ثلاثمئة ثلاثمائة أربعمئة أربعمائة
+خمسمئة خمسمائة ستمئة ستمائة سبعمئة سبعمائة ثمانمئة ثمانمائة تسعمئة تسعمائة
+ألف آلاف ألفين ألفان ألفا مليون ملايين مليونين مليونان مليوني مليار مليارات ملياري مليارين ملياران
+بليون بلايين تريليون تريليونات نصف ربع ثلث أضعاف ضعف ضعفين عشرات عدة بضع بضعة
+أول أولى ثاني ثانية ثالث ثالثة رابع رابعة خامس خامسة سادس سادسة سابع سابعة ثامن ثامنة تاسع تاسعة عاشر عاشرة
+ثلثا ثلثي ثلثين ربعين
+مرتين مرتان سنتين سنتان عامين عامان يومين يومان شهرين شهران ساعتين ساعتان أسبوعين أسبوعان دقيقتين
+one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty
+hundred hundreds thousand thousands million millions billion billions trillion dozen dozens several half
+""")
+# Words that may stand beside a number or a date in a span without naming
+# anything ("حوالي عام 2018", "أكثر من 50 ألف دولار").
+_NUMERIC_FRAME = _words("""
+عام العام سنة السنة حوالي نحو قرابة قرابه أكثر أقل من ما يقارب يزيد على إلى في و بـ
+مليون مليار ألف
+about around over more than less nearly almost some and to in of the year
+""")
+# "كم مرة", "كم سنة", "كم عدد": a count or a length of time, not a sum of money.
+_NOT_MONEY_AFTER_KAM = _words("""
+مرة مره مرات عدد سنة سنه سنوات سنين عام عاما أعوام يوم يوما أيام شهر شهرا أشهر شهور ساعة ساعه ساعات
+دقيقة دقيقه دقائق ثانية ثانيه ثوان أسبوع أسبوعا أسابيع عقد عقود قرن قرون شخص شخصا موظف موظفا
+""")
+# Durations and ages asked with a verb: "كم تستغرق", "كم استمر", "كم عمر".
+_NOT_MONEY_VERBS = _words("تستغرق يستغرق استغرق استغرقت استمر استمرت دام دامت يدوم تدوم عمر عمره عمرها")
+# "ما لون / ما اسم / ما السرعة القصوى": an attribute that is a name or a
+# measure other than money.
+_ATTRIBUTES_NOT_MONEY = _words("لون اللون اسم الاسم لقب اللقب جنسية الجنسية سرعة السرعة طول الطول وزن الوزن "
+                               "ارتفاع الارتفاع مساحة المساحة عمر العمر عدد العدد مدينة المدينة دولة الدولة "
+                               "عاصمة العاصمة")
+_ATTRIBUTES_NOT_NUMBER = _words("لون اللون اسم الاسم لقب اللقب جنسية الجنسية مدينة المدينة دولة الدولة عاصمة "
+                                "العاصمة")
+_PREFIXES = ("وال", "بال", "فال", "لل", "ال", "و", "ب", "ل", "ف")
+
+
+def _bare(word: str) -> tuple[str, ...]:
+    """A normalized word and its forms without one attached prefix."""
+    return (word,) + tuple(word[len(p):] for p in _PREFIXES if word.startswith(p) and len(word) - len(p) >= 2)
+
+
+def _tokens(text: str) -> list[str]:
+    return _WORD.findall(normalize(text))
+
+
+def is_money(span: str) -> bool:
+    return any(c in _CURRENCY_SIGNS for c in span) or any(
+        any(b in CURRENCIES for b in _bare(w)) for w in _tokens(span))
+
+
+def has_number(span: str) -> bool:
+    return any(w[0].isdigit() or any(b in NUMBERS for b in _bare(w)) for w in _tokens(span))
+
+
+def has_month(span: str) -> bool:
+    norm = normalize(span)
+    return bool(re.search(r"\d{1,2}\s*[/.-]\s*\d{1,2}", norm)) or any(
+        any(b in MONTHS for b in _bare(w)) for w in _tokens(span))
+
+
+def names_nothing(span: str) -> bool:
+    """Only numbers, sums, dates and the words around them: no name or thing."""
+    words = _tokens(span)
+    return bool(words) and all(
+        w[0].isdigit() or any(b in NUMBERS or b in CURRENCIES or b in MONTHS or b in _NUMERIC_FRAME
+                              for b in _bare(w)) for w in words)
+
+
+def contradicts(question: Question, span: str) -> bool:
+    """Whether a short answer ``span`` has a form the question rules out."""
+    if not span.strip():
+        return False
+    words = _tokens(question.text)
+    padded = " " + " ".join(words) + " "
+    money = is_money(span)
+    if " اي شهر " in padded or re.search(r"\b(?:which|what) month\b", padded):
+        return not has_month(span)
+    if re.search(r" اي (?:عام|سنه|العام|السنه) ", padded) or re.search(r"\b(?:which|what) year\b", padded):
+        return not has_number(span)
+    if question.kind == "quantity":
+        after = [words[i + 1] for i, w in enumerate(words[:-1]) if w in ("كم", "بكم", "وكم", "فكم", "قديش")]
+        if money and (any(any(b in _NOT_MONEY_AFTER_KAM for b in _bare(a)) for a in after)
+                      or any(w in _NOT_MONEY_VERBS for w in words)
+                      or re.search(r"\bhow many (?:times|years|days|months|hours|people)\b", padded)):
+            return True
+        return not has_number(span)
+    if question.kind in ("person", "place"):
+        return money or names_nothing(span)
+    if question.kind == "time":
+        return money
+    for i, w in enumerate(words):
+        if w not in ("ما", "ماهو", "ماهي", "وما"):
+            continue
+        rest = [x for x in words[i + 1:i + 3] if x not in ("هو", "هي")]
+        if rest and rest[0] in _ATTRIBUTES_NOT_MONEY:
+            return money or (rest[0] in _ATTRIBUTES_NOT_NUMBER and names_nothing(span))
+    return False

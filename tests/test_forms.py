@@ -1,0 +1,68 @@
+"""The form a short answer must have (rag/answer/forms.py): pure, no model."""
+import pytest
+
+from rag.answer.forms import contradicts, has_month, has_number, is_money, names_nothing
+from rag.answer.question import analyze
+
+
+@pytest.mark.parametrize("question, span", [
+    ("ما لون سيارة رودستر التي حجزها ألتمان؟", "50 ألف دولار"),
+    ("ما هو لون السيارة؟", "50 ألف دولار"),
+    ("في أي شهر من 2026 أغلقت xAI جولة التمويل؟", "20 مليار دولار"),
+    ("في أي شهر من 2018 استقال ماسك من مجلس إدارة OpenAI؟", "حوالي عام 2018"),
+    ("ما السرعة القصوى لسيارة رودستر الجديدة؟", "50 ألف دولار"),
+    ("كم مرة التقى ماسك وألتمان؟", "50 ألف دولار"),
+    ("كم سنة انتظر ألتمان السيارة؟", "50 ألف دولار"),
+    ("كم تستغرق رودستر للتسارع؟", "250 ألف دولار"),
+    ("كم بلغت رسوم الحجز؟", "شركة تسلا"),  # "كم" wants a number
+    ("قديش دفع ألتمان؟", "ألتمان"),
+    ("في أي عام حجز ألتمان السيارة؟", "سيارة رودستر"),
+    ("متى أغلقت xAI جولة التمويل؟", "20 مليار دولار"),
+    ("من هي المتحدثة باسم البيت الأبيض؟", "عام 2025"),
+    ("مين دفع الرسوم؟", "50 ألف دولار"),
+    ("وين كان ماسك؟", "$97.4 billion"),
+    ("ما اسم روبوت الدردشة؟", "2023"),
+    ("How many times did they meet?", "50,000 dollars"),
+    ("What month did xAI close the round?", "in 2026"),
+])
+def test_a_form_the_question_rules_out(question, span):
+    assert contradicts(analyze(question), span)
+
+
+@pytest.mark.parametrize("question, span", [
+    ("كم بلغت رسوم حجز سيارة رودستر؟", "50 ألف دولار"),
+    ("كَمْ بلغت رسومُ الحجز؟", "٥٠ ألف دولار"),  # diacritics, Arabic-Indic digits
+    ("كم سنه انتظر التمان السياره؟", "سبع سنوات ونصف"),
+    ("كم مرة التقيا؟", "مرتين"),
+    ("كم مليون دولار ضخ ماسك في OpenAI؟", "نحو 44 مليون دولار"),
+    ("بكم حاول ماسك شراء OpenAI؟", "97.4 مليار دولار"),
+    ("في أي شهر أغلقت xAI الجولة؟", "في يناير 2026"),
+    ("في أي شهر أعلن المشروع؟", "15/5/2025"),
+    ("في أي عام حجز ألتمان السيارة؟", "عام 2018"),
+    ("في أي سنة تأسست الشركة؟", "ألفين وخمسة عشر"),
+    ("متى تأسست الدولة؟", "في العصر العباسي"),  # an era answers "متى"
+    ("متى حجز ألتمان السيارة؟", "2018"),
+    ("من هي المتحدثة باسم البيت الأبيض؟", "كارولين ليفيت"),
+    ("أين كان ماسك لحظة التوقيع؟", "السعودية"),
+    ("أين يقع المقر؟", "الطابق 3 من برج خليفة"),
+    ("ما لون السيارة؟", "أحمر"),
+    ("ما اسم المشروع؟", "ستارجيت 2"),
+    ("ما قيمة الصفقة؟", "ملياري دولار"),
+    ("ما موقف ماسك من الذكاء الاصطناعي؟", "50 ألف دولار"),  # open "ما": any form
+    ("لماذا استقال ماسك؟", "2018"),
+    ("How much did Nvidia invest?", "$2 billion"),
+])
+def test_a_form_the_question_allows(question, span):
+    assert not contradicts(analyze(question), span)
+
+
+def test_no_span_contradicts_nothing():
+    assert not contradicts(analyze("ما لون السيارة؟"), "  ")
+
+
+def test_the_forms():
+    assert is_money("50 ألف دولار") and is_money("بالدولارات") and is_money("$5") and not is_money("50 ألف")
+    assert has_number("ثلاثة") and has_number("2018") and has_number("ملياري") and not has_number("شركة")
+    assert has_month("في يناير") and has_month("كانون الثاني") and not has_month("عام 2018")
+    assert names_nothing("حوالي عام 2018") and names_nothing("أكثر من 50 ألف دولار")
+    assert not names_nothing("شركة تسلا 2018") and not names_nothing("")
