@@ -9,7 +9,11 @@ wants a number, so such a span shows that the window does not hold what was
 asked. ``contradicts`` says when; only wordings whose form is unambiguous are
 checked ("متى" may be answered by an era, "ما" by anything).
 
-Pure functions over normalized text.
+Pure functions over normalized text. ``grounding.answer_type_ok`` is the
+older, looser cousin (does a *sentence* hold a number for كم, a date for
+متى; its word lists match as prefixes). Its lists are not shared with these
+whole-word ones: merging them would change the rules' ``type_ok`` and the
+calibration features fitted on it.
 """
 from __future__ import annotations
 
