@@ -35,9 +35,9 @@ EXAMPLES = [
     # an example a user clicks must not show a wrong answer.
     "When did Musk sue OpenAI and Altman?",
 ]
-# Workers serving questions at once. An answer is ~35 ms of CPU and ~0.3 s of
-# streaming pauses, so a few more workers than cores keep both cores busy
-# (benchmarks/load_test.py; RELIABILITY.md has the figures).
+# Workers serving questions at once. An answer is ~0.1-0.3 s of CPU with the reader
+# (BENCHMARKS.md) and ~0.3 s of streaming pauses, so a few more workers than cores keep
+# both cores busy (benchmarks/load_test.py; RELIABILITY.md has the figures).
 CONCURRENCY = 6
 THINKING = "<div class='thinking'>أبحث في المقالات…</div>"
 TOO_LONG = "السؤال طويل جدًا ({n} حرفًا). الحد الأقصى {max} حرف؛ اختصره ثم أرسله من جديد."

@@ -301,6 +301,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     options = TrainOptions(data=data, out=Path(args.out), seed=args.seed, epochs=args.epochs,
                            batch_size=args.batch_size, span_weight=weights, max_examples=args.max_examples,
                            max_holdout=args.max_holdout, lr=args.lr, cut=args.cut_negatives, repeat=repeat,
+                           distract=args.distractors, swap=args.swap_names,
                            init=args.init, precision=args.precision, lora_dropout=args.lora_dropout,
                            frozen_layers=args.frozen_layers, attention_dropout=args.attention_dropout)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
@@ -443,6 +444,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "fresh ones: further training on your own questions")
     tr.add_argument("--cut-negatives", action="store_true",
                     help="also train on each answer's window with the answer's sentence cut out, as a non-answer")
+    tr.add_argument("--swap-names", action="store_true",
+                    help="also train on each answer's window with the question's rarest name swapped for "
+                         "another, as a non-answer")
+    tr.add_argument("--distractors", action="store_true",
+                    help="also train on each answer's window with another article's look-alike sentence put "
+                         "beside the answer (still an answer): echoing the question's words is not answering")
     tr.add_argument("--repeat", action="append", metavar="STEM=N",
                     help="use a file's examples N times an epoch (e.g. arcd-train=3: a small clean set weighs more)")
     tr.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",

@@ -58,6 +58,65 @@ def test_cut_negatives_keep_the_answers_neighbours_but_never_the_answer():
     assert not [e for e in examples_from(MINI, seed=13, span_weight=0.3, cut=True)[0] if e.kind == "cut"]
 
 
+def test_distractors_keep_the_answer_verbatim_beside_another_articles_sentence():
+    plain, _ = examples_from(MINI, seed=13)
+    examples, _ = examples_from(MINI, seed=13, distract=True)
+    added = [e for e in examples if e.kind == "distract"]
+    assert [e for e in examples if e.kind != "distract"] == plain  # the option only adds
+    assert added and all(e.label == 1 for e in added)
+    golds = {qa.id: [t for t, _ in qa.answers] for p in read_squad(MINI) for qa in p.qas}
+    answers = {e.qid: e for e in examples if e.kind == "answer"}
+    contexts = {qa.id: p.context for p in read_squad(MINI) for qa in p.qas}
+    for e in added:
+        lo, hi = e.span
+        assert e.window[lo:hi] in golds[e.qid] and e.window[lo:hi] == answers[e.qid].window.__getitem__(
+            slice(*answers[e.qid].span))
+        assert len(e.window) <= rd.MAX_WINDOW_CHARS
+        # something not from the question's own paragraph was put in
+        assert any(w not in contexts[e.qid] for w in e.window.split())
+
+
+def test_a_distractor_goes_before_or_after_the_answers_sentence_with_the_offsets_kept():
+    from rag.eval.train_reader import _Window, _beside_answer, _distractor
+    from rag.ingest.sentences import split_sentences
+
+    context = "وُلد ماسك في بريتوريا. في عام 2002 أسس ماسك شركة سبيس إكس. ثم انتقل إلى كاليفورنيا."
+    spans = split_sentences(context)
+    lo = context.index("2002")
+    answer = (lo, lo + 4)
+    w = _Window(0, 0, len(context), context)
+    other = "تأسست شركة أمازون عام 1994 في سياتل. وأسس بيزوس شركة بلو أوريجين عام 2000."
+    d = _distractor("متى أسس ماسك شركة سبيس إكس؟", other, ["2002"])
+    assert d == "وأسس بيزوس شركة بلو أوريجين عام 2000."  # the sentence sharing most of the question's words
+    assert _distractor("متى أسس ماسك شركة سبيس إكس؟", other + " أسس شركة عام 2002.", ["2002"]) == d  # no gold
+    for before in (True, False):
+        text, (a, b) = _beside_answer(context, spans, w, answer, d, before)
+        assert text[a:b] == "2002" and d in text
+        assert (text.index(d) < text.index("في عام 2002")) == before
+        assert text.replace(d + " ", "").replace(" " + d, "") == context
+    # too long for a window even around the answer's sentence alone: none
+    assert _beside_answer(context, spans, w, answer, "ك" * rd.MAX_WINDOW_CHARS, True) is None
+
+
+def test_a_swapped_name_leaves_the_window_without_what_was_asked():
+    from rag.eval.train_reader import _swap_name
+    from rag.text import tokenize
+
+    window = "تأسست شركة إنفيديا عام 1993. وضخت إنفيديا ملياري دولار في جولة تمويل xAI."
+    lo = window.index("ملياري")
+    hi = lo + len("ملياري دولار")
+    out = _swap_name("كم ضخت إنفيديا في جولة تمويل xAI؟", "إنفيديا", "مايكروسوفت", window, {}, lo, hi)
+    assert out == window.replace("إنفيديا", "مايكروسوفت")
+    assert "ملياري دولار" in out and not set(tokenize("إنفيديا")) & set(tokenize(out))
+    # the name is the answer, or the title does not hold a word of the question: none
+    assert _swap_name("من ضخ ملياري دولار؟", "ملياري", "مايكروسوفت", window, {}, lo, hi) is None
+    assert _swap_name("كم ضخت إنفيديا؟", "الذكاء الاصطناعي", "مايكروسوفت", window, {}, lo, hi) is None
+    examples, _ = examples_from(MINI, seed=13, swap=True)
+    plain, _ = examples_from(MINI, seed=13)
+    assert [e for e in examples if e.kind != "swap"] == plain
+    assert all(e.label == 0 and e.span is None for e in examples if e.kind == "swap")
+
+
 def test_unanswerable_questions_give_near_miss_negatives_and_a_holdout_is_kept():
     examples, held = examples_from(MINI2, seed=13)
     impossible = [e for e in examples if e.kind == "impossible"]
@@ -112,10 +171,12 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     # --init: the same data and seed, started from reader "a" instead of fresh weights
     c = tmp_path / "c"
     r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), str(MINI2), "--out", str(c),
-                        "--max-examples", "24", "--max-holdout", "4", "--init", str(outs[0])],
+                        "--max-examples", "24", "--max-holdout", "4", "--init", str(outs[0]),
+                        "--distractors", "--swap-names"],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     m = json.loads((c / "manifest.json").read_text())
+    assert m["options"]["distract"] and m["options"]["swap"] and not a["options"]["distract"]
     assert m["options"]["init"]["reader"] == str(outs[0])
     assert m["options"]["init"]["adapter_sha256"] == a["files"]["adapter.safetensors"]
     assert m["files"] != b["files"]  # it did not start from fresh weights

@@ -12,7 +12,13 @@ Examples are (question, window, label, span):
   the near miss a careless reader would give (label 0);
 * optionally (``cut``, clean files only), the gold window with the answer's sentence cut out: its
   neighbours still name what the question names, but not the thing asked
-  (label 0), the near miss that lexical coverage alone cannot tell apart.
+  (label 0), the near miss that lexical coverage alone cannot tell apart;
+* optionally (``distract``), the gold window again with a distractor put beside the answer's
+  sentence: the sentence of another article that shares most words with the question (label 1,
+  the same answer). A sentence that echoes the question's words but not what it is about must
+  not take the answer (Jia and Liang, "Adversarial Examples for Evaluating Reading
+  Comprehension Systems", 2017, AddSent; "كم ضخت إنفيديا في جولة تمويل xAI؟" was answered with
+  the round's total, from the sentence before the one naming Nvidia's share).
 
 One article in ``HOLDOUT`` (by a seeded hash of its title) is held out of
 every file; its questions choose the threshold and give the manifest's
@@ -25,6 +31,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -55,6 +62,7 @@ class Example:
     label: int
     span: tuple[int, int] | None  # character offsets into the window, for label 1
     kind: str  # "answer" | "same" (same paragraph) | "other" (another article) | "impossible" | "cut"
+    # | "distract" (an answer with a distractor beside it)
     weight: float = 1.0  # of the span loss
 
 
@@ -90,6 +98,8 @@ class TrainOptions:
     alpha: int = 32
     threads: int | None = None
     cut: bool = False  # also the gold window with the answer's sentence cut out, as a negative
+    swap: bool = False  # also the gold window with the question's rarest name swapped out, as a negative
+    distract: bool = False  # also the gold window with another article's look-alike sentence beside the answer
     repeat: dict = field(default_factory=dict)  # file stem -> times its examples are used per epoch
     init: Path | None = None  # start from this trained reader's adapter and heads, not from fresh ones
     # "bf16": the encoder's matrix products in bfloat16 (torch autocast), 1.45x the batches/s of
@@ -135,7 +145,8 @@ def _locate(context: str, text: str, start: int) -> tuple[int, int] | None:
 
 
 def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Progress | None = None,
-                  cut: bool = False) -> tuple[list[Example], list[HeldQuestion]]:
+                  cut: bool = False, distract: bool = False, swap: bool = False
+                  ) -> tuple[list[Example], list[HeldQuestion]]:
     """Training examples and held-out questions of one SQuAD file."""
     paragraphs = read_squad(path)
     rnd = random.Random(f"{seed}-{path.name}")
@@ -159,6 +170,10 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
                 windows.append(_Window(art_of[para.article], key[0], key[1], para.context[key[0]:key[1]]))
         per_para.append(ids)
     bm25 = BM25.fit([tokenize(w.text) for w in windows])
+    df: dict[str, int] = {}
+    for w in windows:
+        for t in set(tokenize(w.text)):
+            df[t] = df.get(t, 0) + 1
 
     def others(question: str, article: int, k: int) -> list[int]:
         scores = bm25.scores(tokenize(question))
@@ -217,6 +232,15 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
                     train.append(Example(qa.id, qa.question, windows[j].text, 0, None, kind))
             if cut and span_weight >= 1.0 and (rest := _cut_answer(para.context, sentences[n], w, answer, golds)):
                 train.append(Example(qa.id, qa.question, rest, 0, None, "cut"))
+            if swap and other and (swapped := _swap_name(qa.question, para.article, titles[windows[other[0]].article],
+                                                         w.text, df, answer[0] - w.lo, answer[1] - w.lo)):
+                train.append(Example(qa.id, qa.question, swapped, 0, None, "swap"))
+            if distract and other:
+                d = _distractor(qa.question, windows[other[0]].text, golds)
+                before = random.Random(f"{seed}-{qa.id}").random() < 0.5  # rnd's draws stay those without the option
+                made = _beside_answer(para.context, sentences[n], w, answer, d, before) if d else None
+                if made:
+                    train.append(Example(qa.id, qa.question, made[0], 1, made[1], "distract", span_weight))
     return train, heldout
 
 
@@ -232,6 +256,82 @@ def _cut_answer(context: str, spans: Sequence[tuple[int, int]], w: _Window, answ
     if len(rest) < 40 or any(g in rest for g in golds):
         return None
     return rest
+
+
+MAX_DISTRACTOR_CHARS = 250
+
+
+def _swap_name(question: str, title: str, other: str, window: str, df: dict[str, int], lo: int, hi: int
+               ) -> str | None:
+    """``window`` with every word holding the name the question asks about
+    (its rarest term that is also in the article's title) replaced by a word
+    of another article's title ``other``: the same text about something
+    else, which no longer answers (entity substitution, Longpre et al.,
+    "Entity-Based Knowledge Conflicts in Question Answering", 2021). None
+    when there is no such name in the window outside the answer."""
+    asked = set(tokenize(question)) & set(tokenize(title))
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", window)]
+    toks = [set(tokenize(window[a:b])) for a, b in words]
+    present = {t for ts in toks for t in ts} & asked
+    if not present:
+        return None
+    term = min(present, key=lambda t: (df.get(t, 0), t))
+    hits = [i for i, ts in enumerate(toks) if term in ts]
+    if any(a < hi and b > lo for a, b in (words[i] for i in hits)):
+        return None  # the answer itself holds it
+    pool = sorted({w for w in other.split() if (t := tokenize(w)) and not set(t) & set(tokenize(question))},
+                  key=lambda w: (-len(w), w))
+    if not pool:
+        return None
+    new = pool[0]
+    out, at = [], 0
+    for i in hits:
+        a, b = words[i]
+        out += [window[at:a], new]
+        at = b
+    text = "".join(out) + window[at:]
+    return None if term in set(tokenize(text)) else text
+
+
+def _distractor(question: str, window: str, golds: Sequence[str]) -> str | None:
+    """The sentence of ``window`` (another article's) sharing most content
+    words with the question, if it shares any and holds no gold answer."""
+    q = set(tokenize(question))
+    best, shared = None, 0
+    for a, b in split_sentences(window):
+        text = window[a:b]
+        n = len(q & set(tokenize(text)))
+        if n > shared and len(text) <= MAX_DISTRACTOR_CHARS and not any(g in text for g in golds):
+            best, shared = text, n
+    return best
+
+
+def _beside_answer(context: str, spans: Sequence[tuple[int, int]], w: _Window, answer: tuple[int, int],
+                   distractor: str, before: bool) -> tuple[str, tuple[int, int]] | None:
+    """The window ``w`` with ``distractor`` put just before or after the
+    sentence(s) holding ``answer``, and the answer's offsets in it. When the
+    window would grow past ``MAX_WINDOW_CHARS``, the answer's sentences alone
+    with the distractor; None when even that is too long."""
+    held = [(a, b) for a, b in spans if a < answer[1] and b > answer[0]]
+    if not held:
+        return None
+    lo, hi = held[0][0], held[-1][1]
+    base_lo, base_hi = w.lo, w.hi
+    if (base_hi - base_lo) + len(distractor) + 1 > rd.MAX_WINDOW_CHARS:
+        base_lo, base_hi = lo, hi
+        if (hi - lo) + len(distractor) + 1 > rd.MAX_WINDOW_CHARS:
+            return None
+    cut = lo if before else hi
+    head, tail = context[base_lo:cut].rstrip(), context[cut:base_hi].lstrip()
+    text = " ".join(x for x in (head, distractor, tail) if x)
+    if before:  # the answer is in the tail, after the head and the distractor
+        start = (len(head) + 1 if head else 0) + len(distractor) + 1 + answer[0] - cut
+    else:  # in the head, which starts the window
+        start = answer[0] - base_lo
+    end = start + (answer[1] - answer[0])
+    if text[start:end] != context[answer[0]:answer[1]]:
+        return None  # white space moved the answer: skip rather than teach a wrong span
+    return text, (start, end)
 
 
 def file_hash(path: Path) -> str:
@@ -277,7 +377,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     for path in options.data:
         path = Path(path)
         ex, ho = examples_from(path, options.seed, options.span_weight.get(path.stem, 1.0), progress,
-                               cut=options.cut)
+                               cut=options.cut, distract=options.distract, swap=options.swap)
         log(f"{path.name}: {len(ex)} training examples, {len(ho)} held-out questions")
         examples += ex * max(1, int(options.repeat.get(path.stem, 1)))
         held += ho
@@ -287,7 +387,8 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     rnd = random.Random(options.seed)
     if options.max_examples and len(examples) > options.max_examples:
         examples = rnd.sample(examples, options.max_examples)
-    counts = {k: sum(e.kind == k for e in examples) for k in ("answer", "same", "other", "impossible", "cut")}
+    counts = {k: sum(e.kind == k for e in examples)
+              for k in ("answer", "same", "other", "impossible", "cut", "distract", "swap")}
     log(f"training on {len(examples)} examples: {counts}")
     folder = rd.base_folder(Config.load().cache_dir)  # after the data: a bad file fails before any model work
 
@@ -388,7 +489,8 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         "examples": counts,
         "options": {"epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
                     "span_weight": options.span_weight, "max_examples": options.max_examples,
-                    "cut": options.cut, "repeat": options.repeat, "init": init,
+                    "cut": options.cut, "distract": options.distract, "swap": options.swap,
+                    "repeat": options.repeat, "init": init,
                     "precision": "bf16" if bf16 else "fp32", "lora_dropout": options.lora_dropout,
                     "attention_dropout": options.attention_dropout},
         "metrics": metrics,
