@@ -18,7 +18,12 @@ Examples are (question, window, label, span):
   the same answer). A sentence that echoes the question's words but not what it is about must
   not take the answer (Jia and Liang, "Adversarial Examples for Evaluating Reading
   Comprehension Systems", 2017, AddSent; "كم ضخت إنفيديا في جولة تمويل xAI؟" was answered with
-  the round's total, from the sentence before the one naming Nvidia's share).
+  the round's total, from the sentence before the one naming Nvidia's share);
+* optionally (``swap``), the gold window with the name the question asks about swapped for
+  another article's (label 0): a sum paid by someone else is no answer to "كم دفعت G42؟".
+
+Neither ``distract`` nor ``swap`` is in the shipped recipe: a short training from v5 with either
+fixed neither failure (EVALUATION.md, 2026-12-04).
 
 One article in ``HOLDOUT`` (by a seeded hash of its title) is held out of
 every file; its questions choose the threshold and give the manifest's
