@@ -67,7 +67,7 @@ class Example:
     label: int
     span: tuple[int, int] | None  # character offsets into the window, for label 1
     kind: str  # "answer" | "same" (same paragraph) | "other" (another article) | "impossible" | "cut"
-    # | "distract" (an answer with a distractor beside it)
+    # | "distract" (an answer with a distractor beside it) | "swap" (the asked name swapped out)
     weight: float = 1.0  # of the span loss
 
 
