@@ -175,10 +175,7 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
                 windows.append(_Window(art_of[para.article], key[0], key[1], para.context[key[0]:key[1]]))
         per_para.append(ids)
     bm25 = BM25.fit([tokenize(w.text) for w in windows])
-    df: dict[str, int] = {}
-    for w in windows:
-        for t in set(tokenize(w.text)):
-            df[t] = df.get(t, 0) + 1
+    df = bm25.document_frequencies() if swap else {}  # how rare a name is, for _swap_name
 
     def others(question: str, article: int, k: int) -> list[int]:
         scores = bm25.scores(tokenize(question))
@@ -253,17 +250,19 @@ def _cut_answer(context: str, spans: Sequence[tuple[int, int]], w: _Window, answ
                 golds: Sequence[str]) -> str | None:
     """The window ``w`` without the sentence(s) holding ``answer``, or None
     when nothing (or only the answer again) is left."""
-    held = [(a, b) for a, b in spans if a < answer[1] and b > answer[0]]
-    if not held:
+    if not (held := _answer_sentences(spans, answer)):
         return None
-    lo, hi = held[0][0], held[-1][1]
+    lo, hi = held
     rest = (context[w.lo:lo].rstrip() + " " + context[hi:w.hi].lstrip()).strip()
     if len(rest) < 40 or any(g in rest for g in golds):
         return None
     return rest
 
 
-MAX_DISTRACTOR_CHARS = 250
+def _answer_sentences(spans: Sequence[tuple[int, int]], answer: tuple[int, int]) -> tuple[int, int] | None:
+    """Where the sentence(s) holding ``answer`` start and end, if any do."""
+    held = [(a, b) for a, b in spans if a < answer[1] and b > answer[0]]
+    return (held[0][0], held[-1][1]) if held else None
 
 
 def _swap_name(question: str, title: str, other: str, window: str, df: dict[str, int], lo: int, hi: int
@@ -274,7 +273,8 @@ def _swap_name(question: str, title: str, other: str, window: str, df: dict[str,
     else, which no longer answers (entity substitution, Longpre et al.,
     "Entity-Based Knowledge Conflicts in Question Answering", 2021). None
     when there is no such name in the window outside the answer."""
-    asked = set(tokenize(question)) & set(tokenize(title))
+    question_terms = set(tokenize(question))
+    asked = question_terms & set(tokenize(title))
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", window)]
     toks = [set(tokenize(window[a:b])) for a, b in words]
     present = {t for ts in toks for t in ts} & asked
@@ -284,7 +284,7 @@ def _swap_name(question: str, title: str, other: str, window: str, df: dict[str,
     hits = [i for i, ts in enumerate(toks) if term in ts]
     if any(a < hi and b > lo for a, b in (words[i] for i in hits)):
         return None  # the answer itself holds it
-    pool = sorted({w for w in other.split() if (t := tokenize(w)) and not set(t) & set(tokenize(question))},
+    pool = sorted({w for w in other.split() if (t := tokenize(w)) and not set(t) & question_terms},
                   key=lambda w: (-len(w), w))
     if not pool:
         return None
@@ -296,6 +296,9 @@ def _swap_name(question: str, title: str, other: str, window: str, df: dict[str,
         at = b
     text = "".join(out) + window[at:]
     return None if term in set(tokenize(text)) else text
+
+
+MAX_DISTRACTOR_CHARS = 250
 
 
 def _distractor(question: str, window: str, golds: Sequence[str]) -> str | None:
@@ -317,10 +320,9 @@ def _beside_answer(context: str, spans: Sequence[tuple[int, int]], w: _Window, a
     sentence(s) holding ``answer``, and the answer's offsets in it. When the
     window would grow past ``MAX_WINDOW_CHARS``, the answer's sentences alone
     with the distractor; None when even that is too long."""
-    held = [(a, b) for a, b in spans if a < answer[1] and b > answer[0]]
-    if not held:
+    if not (held := _answer_sentences(spans, answer)):
         return None
-    lo, hi = held[0][0], held[-1][1]
+    lo, hi = held
     base_lo, base_hi = w.lo, w.hi
     if (base_hi - base_lo) + len(distractor) + 1 > rd.MAX_WINDOW_CHARS:
         base_lo, base_hi = lo, hi
