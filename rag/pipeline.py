@@ -44,6 +44,7 @@ from .answer.generative import LLMComposer, windows
 from .answer.llm import ChatClient
 from .answer.question import Question, analyze, clean
 from .answer.reader import Reader, Reading
+from .answer.transliteration import join_spelled
 from .index.retrieval import Hit, search
 from .answer.settings import AnswerSettings
 from .ingest.sources import Source, source_date
@@ -325,7 +326,8 @@ class Sanad:
     def _stop(self, q: Question | None, text: str, reason: str, t0: float) -> Trace:
         decision = d.refuse(reason, decider=getattr(self._decider, "name", ""))
         question = q or analyze(text)
-        return Trace(q, text, (), (), decision, self.composer.compose(question, decision), {"total": _ms(t0)})
+        answer = replace(self.composer.compose(question, decision), question=text)  # as typed, not as joined
+        return Trace(q, text, (), (), decision, answer, {"total": _ms(t0)})
 
     def _run(self, question: str, history: Sequence[str], t0: float) -> Trace:
         if not question:
@@ -340,6 +342,9 @@ class Sanad:
     def _answer(self, snap: Snapshot, q: Question, question: str, history: Sequence[str], t0: float) -> Trace:
         index, table = snap.index, snap.table
         settings = self.settings
+        joined = join_spelled(q.text, table.spelled_names)
+        if joined != q.text:  # "اوبن اي اي" asked, OpenAI written: every stage reads the name as written
+            q = analyze(joined)
         turns = [_bounded(str(h))[0] for h in history][-settings.history:] if settings.history else []
         query, terms = self._query(q, turns)
         if q.latin:  # English words cannot be found in Arabic text; names can
@@ -365,7 +370,7 @@ class Sanad:
         t5 = time.perf_counter()
         timings = {"embed": (t2 - t1) * 1000, "retrieve": (t3 - t2) * 1000, "read": (t4 - t3) * 1000,
                    "compose": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
-        answer = replace(answer, generation=snap.generation)
+        answer = replace(answer, question=question, generation=snap.generation)
         return Trace(q, query, tuple(hits), tuple(evidence), decision, answer, timings)
 
 

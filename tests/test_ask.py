@@ -247,3 +247,16 @@ def test_a_window_whose_short_answer_has_a_form_the_question_rules_out_does_not_
             assert all(not c.form_ok for c in trace.decision.candidates if money in c.text[c.reading.start:c.reading.end])
         else:
             assert a.refused and a.reason == "not_supported" and a.related
+
+
+def test_a_name_spelled_out_in_arabic_is_read_as_the_articles_write_it(fake_sanad):
+    """"اوبن اي اي" (the issue's example) is OpenAI in the articles: every stage
+    after the question works with OpenAI, and the answer keeps the question
+    as typed."""
+    typed = "من يرأس شركة اوبن اي اي؟"
+    trace = fake_sanad.run(typed)
+    assert trace.question.text == "من يرأس شركة OpenAI؟" and "openai" in trace.question.content
+    assert trace.answer.question == typed
+    latin = fake_sanad.run("من يرأس شركة OpenAI؟")  # the same evidence and decision as asked in Latin letters
+    assert [e.position for e in trace.evidence] == [e.position for e in latin.evidence]
+    assert (trace.decision.answer, trace.decision.score) == (latin.decision.answer, latin.decision.score)

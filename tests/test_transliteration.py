@@ -3,7 +3,8 @@ news match, common Arabic words that happen to share a name's consonants do not.
 import pytest
 
 from rag.answer.grounding import TermSet
-from rag.answer.transliteration import MIN_CONSONANTS, arabic_keys, latin_keys, respell
+from rag.answer.transliteration import (MIN_CONSONANTS, arabic_keys, join_spelled, latin_keys, latin_names,
+                                        name_units, respell, spelling_index)
 from rag.text import tokenize
 
 
@@ -56,3 +57,42 @@ def test_respell_leaves_the_question_alone_when_the_passage_spells_it_in_arabic_
     assert respell("كم ضخت إنفيديا؟", both) == "كم ضخت إنفيديا؟"
     assert respell("كم ضخت إنفيديا؟", "ضخت الشركة ملياري دولار") == "كم ضخت إنفيديا؟"
     assert respell("ما نفوذ ماسك؟", "Nvidia invested") == "ما نفوذ ماسك؟"
+
+
+# ------------------------------------------------ names spelled out in several words
+SPELLED = ["OpenAI", "xAI", "G42", "SpaceX", "IBM", "BBC", "USB", "Nvidia", "Tesla", "X", "A", "Y", "V3", "ON"]
+
+
+@pytest.mark.parametrize("question, joined", [
+    ("من يرأس شركة اوبن اي اي؟", "من يرأس شركة OpenAI؟"),  # the issue's own example
+    ("من يرأس شركة أوبن إيه آي؟", "من يرأس شركة OpenAI؟"),
+    ("من يرأس شركة أُوبِن إيه آي؟", "من يرأس شركة OpenAI؟"),  # diacritics
+    ("كم جمعت إكس إيه آي؟", "كم جمعت xAI؟"),
+    ("كم دفعت جي 42 الإماراتية؟", "كم دفعت G42 الإماراتية؟"),
+    ("متى تطرح سبيس إكس أسهمها؟", "متى تطرح SpaceX أسهمها؟"),
+    ("وأوبن إيه آي ماذا فعلت؟", "و OpenAI ماذا فعلت؟"),  # the particle stays
+    ("متى بدأت بي بي سي بثها؟", "متى بدأت BBC بثها؟"),
+])
+def test_a_name_spelled_out_in_several_words_is_written_as_the_articles_write_it(question, joined):
+    assert join_spelled(question, spelling_index(SPELLED)) == joined
+
+
+@pytest.mark.parametrize("question", [
+    "في أية مدينة أقيم الحفل؟",  # أية is "which", not the letter A
+    "الاتحاد السوفيتي وأي دولة أخرى؟",  # وأي is not Y
+    "ما الفرق في 3 مراحل؟",  # "in 3", not V3
+    "هل قال او ان شيئا؟",  # "or that", not ON
+    "كم ضخت إنفيديا؟",  # one word: left to the sound keys (respell, TermSet)
+    "ما هي منصة إكس؟",  # a single letter's name alone is not joined
+    "من يرأس شركة OpenAI؟",
+])
+def test_words_that_only_look_like_spelled_letters_are_left_alone(question):
+    assert join_spelled(question, spelling_index(SPELLED)) == question
+
+
+def test_spelled_units_and_the_names_worth_indexing():
+    assert name_units("OpenAI") == (("w", "open"), ("l", "a"), ("l", "i"))
+    assert name_units("G42") == (("l", "g"), ("d", "42"))
+    assert name_units("Nvidia") == name_units("X") == name_units("NVIDIA") == ()
+    assert latin_names("أعلنت OpenAI وG42 عن Stargate-UAE") == ["OpenAI", "G42", "Stargate", "UAE"]
+    assert join_spelled("اوبن اي اي", {}) == "اوبن اي اي"

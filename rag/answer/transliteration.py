@@ -25,8 +25,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from itertools import product
+from typing import Iterable, Mapping, Sequence
 
-from ..text import normalize, tokenize
+from ..text import STOPWORDS, normalize, tokenize
 
 MIN_CONSONANTS = 3
 MAX_OPTIONAL = 5  # inner vowels dropped in every combination: at most 2**5 keys a word
@@ -52,8 +53,8 @@ _ARABIC_WORD = re.compile("[\u0621-\u064a]+")
 _WORD = re.compile(r"[^\W\d_]+")
 
 
-def _enough(pattern: str) -> bool:
-    return len(pattern.replace("V", "")) >= MIN_CONSONANTS and pattern.isascii()
+def _enough(pattern: str, minimum: int = MIN_CONSONANTS) -> bool:
+    return len(pattern.replace("V", "")) >= minimum and pattern.isascii()
 
 
 def _latin_patterns(word: str) -> list[tuple[str, bool]]:
@@ -71,8 +72,9 @@ def _latin_patterns(word: str) -> list[tuple[str, bool]]:
 
 
 @lru_cache(maxsize=65536)
-def latin_keys(word: str) -> frozenset[str]:
-    """Sound keys of a normalized Latin word ("nvidia": ≈nfVdV, ≈nfdV)."""
+def latin_keys(word: str, minimum: int = MIN_CONSONANTS) -> frozenset[str]:
+    """Sound keys of a normalized Latin word ("nvidia": ≈nfVdV, ≈nfdV), of at
+    least ``minimum`` consonants."""
     out = set()
     for pattern, silent_e in _latin_patterns(word):
         slots = [i for i, ch in enumerate(pattern) if ch == "V" and i > 0 and (i < len(pattern) - 1 or silent_e)]
@@ -80,7 +82,7 @@ def latin_keys(word: str) -> frozenset[str]:
         for keep in product((True, False), repeat=len(optional)):
             dropped = {i for i, k in zip(optional, keep) if not k}
             key = "".join(ch for i, ch in enumerate(pattern) if i not in dropped)
-            if _enough(key):
+            if _enough(key, minimum):
                 out.add(_PREFIX + key)
     return frozenset(out)
 
@@ -97,7 +99,7 @@ def skeleton(key: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def arabic_keys(word: str) -> frozenset[str]:
+def arabic_keys(word: str, minimum: int = MIN_CONSONANTS) -> frozenset[str]:
     """Sound keys of a normalized Arabic word ("انفيديا": ≈VnfVdV, ≈nfVdV); none
     for a word without a vowel letter (transliteration writes them: إنفيديا, not نفذ)
     or one that opens like a verb."""
@@ -107,7 +109,7 @@ def arabic_keys(word: str) -> frozenset[str]:
     for w in (word, word[1:]) if word[0] in _PARTICLES and len(word) > 3 else (word,):
         pattern = _VOWELS.sub("V", w.removesuffix("ه").translate(_ARABIC))  # a final ه: mostly teh marbuta
         for key in {pattern, pattern[1:] if pattern.startswith("V") else pattern}:
-            if _enough(key):
+            if _enough(key, minimum):
                 out.add(_PREFIX + key)
     return frozenset(out)
 
@@ -133,3 +135,122 @@ def respell(question: str, passage: str) -> str:
         return next((latin[k] for k in sorted(arabic_keys(tokens[0])) if k in latin), m.group())
 
     return _WORD.sub(swap, question)
+
+
+# ------------------------------------------------ names spelled out in several words
+# Arabic news spells an acronym letter by letter and a compound name part by part:
+# OpenAI is "أوبن إيه آي" (or "اوبن اي اي"), xAI "إكس إيه آي", G42 "جي 42", X "إكس".
+# Word-level keys cannot meet those, so a run of such words is joined back into the
+# Latin name the articles write. Letter names as Arabic writes them, normalized
+# (rag/text.py: hamza seats to ا, ى to ي).
+LETTER_NAMES: dict[str, frozenset[str]] = {ch: frozenset(normalize(n) for n in names.split()) for ch, names in {
+    "a": "إيه أيه اي آي", "b": "بي", "c": "سي", "d": "دي", "e": "إي اي", "f": "إف اف", "g": "جي",
+    "h": "إتش اتش إيتش", "i": "آي اي أي", "j": "جيه جاي", "k": "كيه كاي", "l": "إل ال", "m": "إم ام",
+    "n": "إن ان", "o": "أو او", "p": "بي", "q": "كيو", "r": "آر ار", "s": "إس اس", "t": "تي",
+    "u": "يو", "v": "في", "w": "دبليو", "x": "إكس اكس", "y": "واي", "z": "زد زي",
+}.items()}
+_BY_LETTER_NAME: dict[str, tuple[str, ...]] = {}
+for _ch, _names in LETTER_NAMES.items():
+    for _n in _names:
+        _BY_LETTER_NAME[_n] = (*_BY_LETTER_NAME.get(_n, ()), _ch)
+MAX_SPELLED_LETTERS = 4  # IBM, GPT are read letter by letter; NVIDIA, OPENAI as words
+_UNIT = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|[A-Z]|\d+")
+_LATIN_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?![A-Za-z0-9])")  # وG42 too
+# a question's words, with their diacritics and tatweel (not \w in Python)
+_SPOKEN = re.compile(r"[\w\u0640\u064b-\u065f\u0670]+")
+PART_CONSONANTS = 2  # inside a spelled-out name a part may be short: Open -> أوبن (b n)
+
+Unit = tuple[str, str]  # ("l", letter), ("d", digits) or ("w", a word part)
+
+
+@lru_cache(maxsize=65536)
+def name_units(name: str) -> tuple[Unit, ...]:
+    """How Arabic would spell the Latin word ``name`` out, one word a unit:
+    OpenAI -> (w open)(l a)(l i), G42 -> (l g)(d 42). Empty for a word read as
+    one (Nvidia, Tesla: arabic_keys meets those) and for a single letter, whose
+    Arabic name is a word too (أية, جاي and واي would be A, J and Y)."""
+    parts = _UNIT.findall(name)
+    if "".join(parts) != name:
+        return ()
+    units: list[Unit] = []
+    for part in parts:
+        if part.isdigit():
+            units.append(("d", part))
+        elif len(part) == 1 or part.isupper() and len(part) <= MAX_SPELLED_LETTERS:
+            units.extend(("l", ch.lower()) for ch in part)
+        else:
+            units.append(("w", part.lower()))
+    return tuple(units) if len(units) > 1 else ()
+
+
+def _signatures(form: str) -> set[Unit]:
+    """The units an Arabic word (normalized) can spell."""
+    out: set[Unit] = {("l", ch) for ch in _BY_LETTER_NAME.get(form, ())}
+    if form.isdigit():
+        out.add(("d", form))
+    out |= {("w", k) for k in arabic_keys(form, PART_CONSONANTS)}
+    return out
+
+
+def _unit_signatures(unit: Unit) -> set[Unit]:
+    kind, value = unit
+    return {("w", k) for k in latin_keys(value, PART_CONSONANTS)} if kind == "w" else {unit}
+
+
+def latin_names(text: str) -> list[str]:
+    """The Latin words of a text, as written (OpenAI, G42)."""
+    return _LATIN_NAME.findall(text)
+
+
+def spelling_index(names: Iterable[str]) -> dict[Unit, tuple[str, ...]]:
+    """Latin names that can be spelled out in several Arabic words, filed by
+    what their first word would be (``join_spelled`` looks them up)."""
+    out: dict[Unit, set[str]] = {}
+    for name in set(names):
+        units = name_units(name)
+        if units:
+            for sig in _unit_signatures(units[0]):
+                out.setdefault(sig, set()).add(name)
+    return {sig: tuple(sorted(v)) for sig, v in out.items()}
+
+
+def _spells(units: tuple[Unit, ...], forms: list[str], i: int) -> bool:
+    if i + len(units) > len(forms):
+        return False
+    words = forms[i:i + len(units)]
+    if not any(kind == "w" or w not in STOPWORDS for (kind, _), w in zip(units, words) if kind != "d"):
+        return False  # "او ان" is "or that", not ON; "في 3" is "in 3", not V3
+    return all(_unit_signatures(u) & _signatures(w) for u, w in zip(units, words))
+
+
+def join_spelled(question: str, index: Mapping[Unit, Sequence[str]]) -> str:
+    """The question with each run of words that spells out a name of
+    ``index`` (``spelling_index`` of the articles' Latin words) written as
+    that name: "من يرأس شركة اوبن اي اي؟" -> "من يرأس شركة OpenAI؟". A
+    particle on the first word stays ("وإكس إيه آي" -> "و xAI"). The question
+    itself when nothing is spelled out."""
+    if not index:
+        return question
+    found = list(_SPOKEN.finditer(question))
+    forms = [normalize(m.group()) for m in found]
+    out, last, i = [], 0, 0
+    while i < len(found):
+        best: tuple[int, str, str] | None = None  # (words, name, particle)
+        options = [("", forms[i])]
+        if len(forms[i]) > 2 and forms[i][0] in _PARTICLES:  # tried first: a tie keeps the particle
+            options.insert(0, (found[i].group()[0], forms[i][1:]))
+        for particle, form in options:
+            rest = [form, *forms[i + 1:]]
+            for sig in _signatures(form):
+                for name in index.get(sig, ()):
+                    units = name_units(name)
+                    if (best is None or len(units) > best[0]) and _spells(units, rest, 0):
+                        best = (len(units), name, particle)
+        if best is None:
+            i += 1
+            continue
+        n, name, particle = best
+        out += [question[last:found[i].start()], f"{particle} {name}" if particle else name]
+        last = found[i + n - 1].end()
+        i += n
+    return "".join(out) + question[last:] if out else question
