@@ -1,7 +1,7 @@
 """The form a short answer must have (rag/answer/forms.py): pure, no model."""
 import pytest
 
-from rag.answer.forms import contradicts, has_month, has_number, is_money, names_nothing
+from rag.answer.forms import contradicts, has_month, has_number, is_money, names_nothing, only_years
 from rag.answer.question import analyze
 
 
@@ -24,6 +24,8 @@ from rag.answer.question import analyze
     ("ما اسم روبوت الدردشة؟", "2023"),
     ("How many times did they meet?", "50,000 dollars"),
     ("What month did xAI close the round?", "in 2026"),
+    ("كم سعر سهم سبيس إكس في الاكتتاب العام؟", "الشركة للاكتتاب العام (IPO) في منتصف عام 2026"),
+    ("كم بلغت رسوم الحجز؟", "يناير 2018"),  # an amount is not a year
 ])
 def test_a_form_the_question_rules_out(question, span):
     assert contradicts(analyze(question), span)
@@ -51,6 +53,10 @@ def test_a_form_the_question_rules_out(question, span):
     ("ما موقف ماسك من الذكاء الاصطناعي؟", "50 ألف دولار"),  # open "ما": any form
     ("لماذا استقال ماسك؟", "2018"),
     ("How much did Nvidia invest?", "$2 billion"),
+    ("كم دام حكم سلاطين الدولة العثمانية؟", "من عام 1299م إلى عام 1922م"),  # how long: years may say it
+    ("كم من الوقت استغرق الأمر؟", "في عام 1849"),
+    ("كم عدد سكان المدينة؟", "2000 نسمة"),  # a bare number may be a count
+    ("كم بلغت رسوم الحجز عام 2018؟", "50 ألف دولار عام 2018"),
 ])
 def test_a_form_the_question_allows(question, span):
     assert not contradicts(analyze(question), span)
@@ -66,3 +72,5 @@ def test_the_forms():
     assert has_month("في يناير") and has_month("كانون الثاني") and not has_month("عام 2018")
     assert names_nothing("حوالي عام 2018") and names_nothing("أكثر من 50 ألف دولار")
     assert not names_nothing("شركة تسلا 2018") and not names_nothing("")
+    assert only_years("في منتصف عام 2026") and only_years("يناير 2018") and only_years("من عام 1299 إلى عام 1922")
+    assert not only_years("2018") and not only_years("50 ألف دولار عام 2018") and not only_years("شركة")
