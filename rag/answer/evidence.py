@@ -14,7 +14,7 @@ from typing import Callable, Generic, Iterable, TypeVar
 import numpy as np
 
 from .grounding import TermSet, answer_type_ok, coverage, idf_weights
-from .transliteration import Unit, arabic_keys, latin_keys, latin_names, latin_skeletons, skeleton, spelling_index
+from .transliteration import arabic_keys, latin_keys, latin_skeletons, skeleton
 from .question import Question
 from ..ingest.sentences import Sentence
 from ..text import tokenize
@@ -160,12 +160,6 @@ class SentenceTable:
                     if len(ta) == 1 and len(tb) == 1:
                         out.setdefault(ta[0], tb[0])
         return out
-
-    @cached_property
-    def spelled_names(self) -> dict[Unit, tuple[str, ...]]:
-        """The articles' Latin names that Arabic spells out in several words
-        (OpenAI: "أوبن إيه آي"), for transliteration.join_spelled."""
-        return spelling_index(n for src in self.index.sources.values() for n in latin_names(src.text))
 
     @cached_property
     def _latin_by_skeleton(self) -> dict[str, list[str]]:
