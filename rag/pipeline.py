@@ -42,7 +42,7 @@ from .errors import IndexCorrupt, IndexMissing, IndexStale, SanadError
 from .answer.evidence import Evidence, SentenceTable, gather
 from .answer.generative import LLMComposer, windows
 from .answer.llm import ChatClient
-from .answer.question import Question, analyze, clean
+from .answer.question import Question, analyze, clean, standard
 from .answer.reader import Reader, Reading
 from .answer.transliteration import join_spelled, latin_names, spelling_index
 from .index.retrieval import Hit, search
@@ -332,7 +332,7 @@ class Sanad:
     def _run(self, question: str, history: Sequence[str], t0: float) -> Trace:
         if not question:
             return self._stop(None, "", d.EMPTY, t0)
-        q = analyze(question)
+        q = analyze(standard(question))  # dialect question words as MSA writes them, for the reader
         if q.request:
             return self._stop(q, question, d.NOT_A_QUESTION, t0)
         snap = self.snapshot  # index problems first: they are the maintainer's to fix

@@ -260,3 +260,10 @@ def test_a_name_spelled_out_in_arabic_is_read_as_the_articles_write_it(fake_sana
     latin = fake_sanad.run("من يرأس شركة OpenAI؟")  # the same evidence and decision as asked in Latin letters
     assert [e.position for e in trace.evidence] == [e.position for e in latin.evidence]
     assert (trace.decision.answer, trace.decision.score) == (latin.decision.answer, latin.decision.score)
+
+
+def test_dialect_question_words_reach_the_reader_as_msa_and_the_answer_keeps_them(fake_sanad):
+    typed = "ليش تأخرت الرودستر كل هالوقت؟"
+    trace = fake_sanad.run(typed)
+    assert trace.question.text == "لماذا تأخرت الرودستر كل هالوقت؟" and trace.question.kind == "reason"
+    assert trace.answer.question == typed

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.answer.question import analyze
+from rag.answer.question import analyze, standard
 
 
 @pytest.mark.parametrize("text, kind", [
@@ -58,3 +58,21 @@ def test_questions_are_not_requests(text):
 
 def test_script():
     assert analyze("How much did Nvidia invest?").latin and not analyze("كم ضخت Nvidia؟").latin
+
+
+@pytest.mark.parametrize("typed, standard_form", [
+    ("ليش تأخرت الرودستر كل هالوقت؟", "لماذا تأخرت الرودستر كل هالوقت؟"),
+    ("وين بدو ماسك يبني مراكز البيانات تبعو؟", "أين بدو ماسك يبني مراكز البيانات تبعو؟"),
+    ("شو اسم الروبوتات البشرية تبع تسلا؟", "ما اسم الروبوتات البشرية تبع تسلا؟"),
+    ("شُو صار؟", "ما صار؟"),  # diacritics
+    ("ايمتى انعلن عن التحالف؟", "متى انعلن عن التحالف؟"),
+    ("قديش كانت قيمة الجولة اللي سكرتها xAI؟", "كم كانت قيمة الجولة الذي سكرتها xAI؟"),
+    ("وليش دفع؟", "ولماذا دفع؟"),  # the conjunction stays
+    ("مين دفع؟", "مين دفع؟"),  # MSA من is also "from": the kind (person) would be lost
+    ("لماذا ظهرت في برنامج أوبرا وينفري شو؟", "لماذا ظهرت في برنامج أوبرا وينفري شو؟"),  # a show, not "what"
+    ("ما اسم الروبوت؟", "ما اسم الروبوت؟"),
+    ("Who runs OpenAI?", "Who runs OpenAI?"),
+])
+def test_dialect_question_words_are_written_as_msa_writes_them(typed, standard_form):
+    assert standard(typed) == standard_form
+    assert analyze(standard(typed)).kind == analyze(typed).kind  # the kind was already read from either
