@@ -139,7 +139,7 @@ def respell(question: str, passage: str) -> str:
 
 # ------------------------------------------------ names spelled out in several words
 # Arabic news spells an acronym letter by letter and a compound name part by part:
-# OpenAI is "أوبن إيه آي" (or "اوبن اي اي"), xAI "إكس إيه آي", G42 "جي 42", X "إكس".
+# OpenAI is "أوبن إيه آي" (or "اوبن اي اي"), xAI "إكس إيه آي", G42 "جي 42", BBC "بي بي سي".
 # Word-level keys cannot meet those, so a run of such words is joined back into the
 # Latin name the articles write. Letter names as Arabic writes them, normalized
 # (rag/text.py: hamza seats to ا, ى to ي).
