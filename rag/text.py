@@ -28,6 +28,9 @@ _TRANSLATE = str.maketrans(
 )
 # Tashkeel (fathatan..sukun), superscript alef, Quranic marks.
 _DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+# A word as typed, with its diacritics and tatweel (Python's \w has neither): to find
+# words in a question and rewrite them in place, then normalize each for matching.
+WRITTEN_WORD = re.compile("[\\w\u0640\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]+")
 # Invisible format characters: ZWJ/ZWNJ, bidi marks and overrides, BOM.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\u00ad]")
 

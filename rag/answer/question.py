@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..text import STOPWORDS, normalize, stem, tokenize
+from ..text import STOPWORDS, WRITTEN_WORD, normalize, stem, tokenize
 
 # Question words, normalized, by the kind of answer they want. Dialect forms
 # (Gulf, Levantine, Egyptian) beside Modern Standard Arabic, and English.
@@ -67,7 +67,6 @@ STANDARD = {normalize(k): v for k, v in {
 }.items()}
 # Only as a question's first word: "برنامج أوبرا وينفري شو" is a show (ARCD test).
 _FIRST_ONLY = frozenset(normalize(w) for w in ("شو", "وش"))
-_A_WORD = re.compile(r"[\w\u0640\u064b-\u065f\u0670]+")
 
 
 def standard(text: str) -> str:
@@ -82,9 +81,9 @@ def standard(text: str) -> str:
                 return lead + STANDARD[rest]
         return m.group()
 
-    found = _A_WORD.search(text)
+    found = WRITTEN_WORD.search(text)
     first_word = found.start() if found else -1
-    return _A_WORD.sub(swap, text)
+    return WRITTEN_WORD.sub(swap, text)
 
 
 @dataclass(frozen=True)

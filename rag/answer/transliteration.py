@@ -27,7 +27,7 @@ from functools import lru_cache
 from itertools import product
 from typing import Iterable, Mapping, Sequence
 
-from ..text import STOPWORDS, normalize, tokenize
+from ..text import STOPWORDS, WRITTEN_WORD, normalize, tokenize
 
 MIN_CONSONANTS = 3
 MAX_OPTIONAL = 5  # inner vowels dropped in every combination: at most 2**5 keys a word
@@ -156,8 +156,6 @@ for _ch, _names in LETTER_NAMES.items():
 MAX_SPELLED_LETTERS = 4  # IBM, GPT are read letter by letter; NVIDIA, OPENAI as words
 _UNIT = re.compile(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|[A-Z]|\d+")
 _LATIN_NAME = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?![A-Za-z0-9])")  # وG42 too
-# a question's words, with their diacritics and tatweel (not \w in Python)
-_SPOKEN = re.compile(r"[\w\u0640\u064b-\u065f\u0670]+")
 PART_CONSONANTS = 2  # inside a spelled-out name a part may be short: Open -> أوبن (b n)
 
 Unit = tuple[str, str]  # ("l", letter), ("d", digits) or ("w", a word part)
@@ -214,10 +212,10 @@ def spelling_index(names: Iterable[str]) -> dict[Unit, tuple[str, ...]]:
     return {sig: tuple(sorted(v)) for sig, v in out.items()}
 
 
-def _spells(units: tuple[Unit, ...], forms: list[str], i: int) -> bool:
-    if i + len(units) > len(forms):
+def _spells(units: tuple[Unit, ...], words: list[str]) -> bool:
+    """Whether ``words`` (normalized, one a unit) spell ``units`` out."""
+    if len(words) != len(units):
         return False
-    words = forms[i:i + len(units)]
     if not any(kind == "w" or w not in STOPWORDS for (kind, _), w in zip(units, words) if kind != "d"):
         return False  # "او ان" is "or that", not ON; "في 3" is "in 3", not V3
     return all(_unit_signatures(u) & _signatures(w) for u, w in zip(units, words))
@@ -231,7 +229,7 @@ def join_spelled(question: str, index: Mapping[Unit, Sequence[str]]) -> str:
     itself when nothing is spelled out."""
     if not index:
         return question
-    found = list(_SPOKEN.finditer(question))
+    found = list(WRITTEN_WORD.finditer(question))
     forms = [normalize(m.group()) for m in found]
     out, last, i = [], 0, 0
     while i < len(found):
@@ -240,11 +238,10 @@ def join_spelled(question: str, index: Mapping[Unit, Sequence[str]]) -> str:
         if len(forms[i]) > 2 and forms[i][0] in _PARTICLES:  # tried first: a tie keeps the particle
             options.insert(0, (found[i].group()[0], forms[i][1:]))
         for particle, form in options:
-            rest = [form, *forms[i + 1:]]
             for sig in _signatures(form):
                 for name in index.get(sig, ()):
                     units = name_units(name)
-                    if (best is None or len(units) > best[0]) and _spells(units, rest, 0):
+                    if (best is None or len(units) > best[0]) and _spells(units, [form, *forms[i + 1:i + len(units)]]):
                         best = (len(units), name, particle)
         if best is None:
             i += 1
