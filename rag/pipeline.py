@@ -342,7 +342,8 @@ class Sanad:
     def _answer(self, snap: Snapshot, q: Question, question: str, history: Sequence[str], t0: float) -> Trace:
         index, table = snap.index, snap.table
         settings = self.settings
-        turns = [_bounded(str(h))[0] for h in history][-settings.history:] if settings.history else []
+        # earlier turns are read as the question is: dialect question words as MSA writes them
+        turns = [standard(_bounded(str(h))[0]) for h in history][-settings.history:] if settings.history else []
 
         def retrieve(q: Question):
             """(query, terms, query vector, hits), or None when there is nothing to look for."""
@@ -369,10 +370,14 @@ class Sanad:
             # retrieved chunks write (OpenAI), and the question is retrieved again as written, so every
             # stage reads the name as the articles do. Rare (5 of 12,452 AAQAD train questions), and
             # only the retrieved chunks are looked at, not every article.
+            # A follow-up is retrieved with the turn before it, so that turn is joined too.
             names = spelling_index(n for h in found[3] for n in latin_names(h.chunk.text))
             joined = join_spelled(q.text, names)
-            if joined != q.text:
-                q = analyze(joined)
+            before = join_spelled(turns[-1], names) if turns and q.follow_up else None
+            if joined != q.text or (before is not None and before != turns[-1]):
+                if before is not None:
+                    turns[-1] = before
+                q = analyze(joined) if joined != q.text else q
                 found = retrieve(q) or found
         if found is None:
             return self._stop(q, question, d.UNCLEAR, t0)

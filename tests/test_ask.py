@@ -262,6 +262,22 @@ def test_a_name_spelled_out_in_arabic_is_read_as_the_articles_write_it(fake_sana
     assert (trace.decision.answer, trace.decision.score) == (latin.decision.answer, latin.decision.score)
 
 
+def test_a_follow_up_reads_the_turn_before_it_as_the_articles_write_it(fake_sanad):
+    """A follow-up is retrieved with the turn it follows: that turn's spelled-out
+    name is joined and its dialect question word standardized as the
+    question's own would be."""
+    spelled = fake_sanad.run("ومتى تأسست؟", history=["من يرأس شركة اوبن اي اي؟"])
+    latin = fake_sanad.run("ومتى تأسست؟", history=["من يرأس شركة OpenAI؟"])
+    assert spelled.question.follow_up and "OpenAI" in spelled.query and "اوبن" not in spelled.query
+    assert spelled.query == latin.query
+    assert [e.position for e in spelled.evidence] == [e.position for e in latin.evidence]
+    dialect = fake_sanad.run("ومتى صار هذا؟", history=["ليش تأخرت الرودستر؟"])
+    assert dialect.query.startswith("لماذا تأخرت الرودستر؟")
+    # a question that is not a follow-up leaves the earlier turn alone
+    alone = fake_sanad.run("من يرأس شركة اوبن اي اي؟", history=["ليش تأخرت الرودستر؟"])
+    assert alone.query == "من يرأس شركة OpenAI؟"
+
+
 def test_dialect_question_words_reach_the_reader_as_msa_and_the_answer_keeps_them(fake_sanad):
     typed = "ليش تأخرت الرودستر كل هالوقت؟"
     trace = fake_sanad.run(typed)
