@@ -314,6 +314,15 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_seed(reader: Path, default: int = 13) -> int:
+    """The seed a reader was trained with (its manifest's): calibrating with
+    another would treat articles it trained on as held out."""
+    try:
+        return int(json.loads((reader / "manifest.json").read_text(encoding="utf-8"))["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default  # a missing or damaged reader is reported when it is loaded
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .eval.train_reader import CalibrateOptions, calibrate
 
@@ -321,7 +330,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if data is None:
         return EXIT_USER_ERROR
     work = args.work or Config.load().cache_dir / "calibrate"
-    options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=args.seed,
+    seed = args.seed if args.seed is not None else _trained_seed(Path(args.reader))
+    options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=seed,
                                max_questions=args.max_questions, every_article=args.every_article,
                                kind=args.kind, decisions=args.decisions, near_misses=args.near_misses)
     bars = _progress_bars({"ask": ("Held-out questions", "q"), "refusal": ("... article removed", "q"),
@@ -476,7 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="the reader's training files (default: ARCD train and AAQAD train)")
     ca.add_argument("--reader", default="rag/models/reader", metavar="DIR",
                     help="the reader folder (default: rag/models/reader)")
-    ca.add_argument("--seed", type=int, default=13, help="the training seed (it chose the held-out articles)")
+    ca.add_argument("--seed", type=int, default=None,
+                    help="the training seed, which chose the held-out articles (default: the reader's own, "
+                         "from its manifest)")
     ca.add_argument("--max-questions", type=int, default=400, metavar="N", help="questions per file")
     ca.add_argument("--every-article", action="store_true",
                     help="after the held-out articles, also ask the ones the reader was trained on")

@@ -199,3 +199,13 @@ def test_decision_features_say_whether_the_rules_would_answer():
     assert RuleDecider(settings=lenient).supports(q, evidence[0])
     assert decision_features(q, cands, evidence, lenient)["rules_ok"] == 1.0
     assert decision_features(q, cands, evidence, strict)["rules_ok"] == 0.0
+
+
+def test_calibrate_holds_out_the_articles_the_reader_held_out(tmp_path):
+    """Without --seed, calibration takes the reader's own training seed from its
+    manifest: another seed would count articles it trained on as held out."""
+    from rag.cli import _trained_seed
+
+    (tmp_path / "manifest.json").write_text('{"seed": 14}')
+    assert _trained_seed(tmp_path) == 14
+    assert _trained_seed(tmp_path / "missing") == 13  # the loader reports a missing reader itself
