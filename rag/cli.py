@@ -314,15 +314,6 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trained_seed(reader: Path, default: int = 13) -> int:
-    """The seed a reader was trained with (its manifest's): calibrating with
-    another would treat articles it trained on as held out."""
-    try:
-        return int(json.loads((reader / "manifest.json").read_text(encoding="utf-8"))["seed"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return default  # a missing or damaged reader is reported when it is loaded
-
-
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .eval.train_reader import CalibrateOptions, calibrate
 
@@ -330,8 +321,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if data is None:
         return EXIT_USER_ERROR
     work = args.work or Config.load().cache_dir / "calibrate"
-    seed = args.seed if args.seed is not None else _trained_seed(Path(args.reader))
-    options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=seed,
+    options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=args.seed,
                                max_questions=args.max_questions, every_article=args.every_article,
                                kind=args.kind, decisions=args.decisions, near_misses=args.near_misses)
     bars = _progress_bars({"ask": ("Held-out questions", "q"), "refusal": ("... article removed", "q"),

@@ -204,7 +204,7 @@ def test_decision_features_say_whether_the_rules_would_answer():
 def test_calibrate_holds_out_the_articles_the_reader_held_out(tmp_path):
     """Without --seed, calibration takes the reader's own training seed from its
     manifest: another seed would count articles it trained on as held out."""
-    from rag.cli import _trained_seed
+    from rag.eval.train_reader import trained_seed as _trained_seed
 
     (tmp_path / "manifest.json").write_text('{"seed": 14}')
     assert _trained_seed(tmp_path) == 14

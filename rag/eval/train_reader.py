@@ -646,7 +646,8 @@ class CalibrateOptions:
     data: tuple[Path, ...]  # the files the reader was trained on (their held-out articles are used)
     reader: Path  # the reader folder; its settings.json gains the calibration
     work_dir: Path  # index and sources of the held-out articles
-    seed: int = 13  # must be the training seed (it chooses the held-out articles)
+    # must be the training seed (it chooses the held-out articles); None: the reader's own (``trained_seed``)
+    seed: int | None = None
     max_questions: int = 400  # per file
     folds: int = 5
     # also the articles the reader was trained on (after the held-out ones), up to max_questions.
@@ -659,6 +660,9 @@ class CalibrateOptions:
     near_misses: bool = False
     kind: str = "trees"  # or "logistic" (rag/answer/calibration.py)
     decisions: Path | None = None  # reuse the decisions of an earlier run instead of asking again
+
+    def training_seed(self) -> int:
+        return self.seed if self.seed is not None else trained_seed(self.reader)
 
 
 def heldout_file(path: Path, seed: int, max_questions: int, out: Path, every: bool = False) -> int:
@@ -771,6 +775,7 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
 
     reader = Reader(options.reader)
     reader.check()
+    seed = options.training_seed()
     settings = AnswerSettings.load(options.reader)
     every_window = AnswerSettings.from_json({**settings.to_json(), "calibration": None,
                                              "first_windows": settings.windows})
@@ -783,7 +788,7 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
         work = Path(options.work_dir) / path.stem
         work.mkdir(parents=True, exist_ok=True)
         subset = work / f"{path.stem}-calibration.json"
-        n = heldout_file(path, options.seed, options.max_questions, subset, every=options.every_article)
+        n = heldout_file(path, seed, options.max_questions, subset, every=options.every_article)
         log(f"{path.name}: {n} questions")
         files.append({"file": path.name, "sha256": file_hash(path), "questions": n})
         evalset = load(subset)
@@ -791,11 +796,11 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
         if options.near_misses and not any(q.impossible for q in evalset.questions):
             # only for SQuAD v1 files: a SQuAD 2.0 file brings near misses of its own
             near = work / f"{path.stem}-near-misses.json"
-            log(f"{path.name}: {near_miss_file(subset, options.seed, near)} near misses")
+            log(f"{path.name}: {near_miss_file(subset, seed, near)} near misses")
             passes.append((path.stem + NEAR_MISSES, load(near), work / "near-misses", 1))
         for name, evalset, folder, folds in passes:
             group = {q.id: q.group for q in evalset.questions}
-            held = {q for q, g in group.items() if held_out(g, options.seed)}
+            held = {q for q, g in group.items() if held_out(g, seed)}
             result = evaluate(evalset, config, EvalOptions(work_dir=folder, systems=("sanad",), folds=folds),
                               progress=progress, decider=decider)
             for r in result.rows:
@@ -813,6 +818,15 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
     return decisions, files
 
 
+def trained_seed(reader: Path, default: int = 13) -> int:
+    """The seed a reader was trained with (its manifest's): calibrating with
+    another would treat articles it trained on as held out."""
+    try:
+        return int(json.loads((Path(reader) / "manifest.json").read_text(encoding="utf-8"))["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default  # a missing or damaged reader is reported when it is loaded
+
+
 def calibrate(options: CalibrateOptions, progress: Progress | None = None,
               log: Callable[[str], None] = print) -> dict:
     """Fit the calibration layer (rag/answer/calibration.py) on decisions about the
@@ -823,6 +837,7 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     returns the summary."""
     from ..answer import calibration as cal
 
+    seed = options.training_seed()
     settings = AnswerSettings.load(options.reader)
     if options.decisions:
         decisions = read_decisions(options.decisions)
@@ -836,7 +851,7 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     groups = [f"{d['file'].removesuffix(NEAR_MISSES)}/{d['group']}" for d in decisions]
     if options.kind not in ("trees", "logistic"):
         raise DatasetError(f"unknown calibration kind {options.kind!r}; choose trees or logistic")
-    fit_model = (lambda r, y: cal.fit_trees(r, y, seed=options.seed)) if options.kind == "trees" else cal.fit
+    fit_model = (lambda r, y: cal.fit_trees(r, y, seed=seed)) if options.kind == "trees" else cal.fit
     log(f"fitting on {len(rows)} decisions ({sum(labels)} to answer), {options.folds} folds by article")
     scores = cal.out_of_fold(rows, labels, groups, fit_model, options.folds)
     threshold, answered, refused = cal.choose_threshold(scores, labels)
