@@ -62,6 +62,16 @@ def test_a_form_the_question_allows(question, span):
     assert not contradicts(analyze(question), span)
 
 
+def test_a_bare_number_before_its_currency_is_a_sum_of_money():
+    # The reader's span may stop before the currency: "50 ألف" of "50 ألف دولار" is no age.
+    age = analyze("كم كان عمر ألتمان عندما حجز السيارة؟")
+    assert contradicts(age, "50 ألف", " دولار، ثم حاول")
+    assert not contradicts(age, "50 ألف")  # nothing after it says what it counts
+    assert not contradicts(age, "33", " عامًا")
+    assert not contradicts(analyze("كم بلغت رسوم الحجز؟"), "50 ألف", " دولار")
+    assert contradicts(analyze("متى حجز ألتمان السيارة؟"), "50 ألف", " دولار")
+
+
 def test_no_span_contradicts_nothing():
     assert not contradicts(analyze("ما لون السيارة؟"), "  ")
 

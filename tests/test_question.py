@@ -22,6 +22,11 @@ from rag.answer.question import analyze, standard
     ("How much did Nvidia invest in xAI?", "quantity"),
     ("When did Musk leave OpenAI?", "time"),
     ("Who is Caroline Leavitt?", "person"),
+    ("What did xAI accuse OpenAI of in its September lawsuit?", "what"),  # "did" is no yes/no here
+    ("What was the score of the last match?", "what"),
+    ("Which chip maker put two billion dollars into xAI?", "what"),
+    ("Did Musk leave OpenAI?", "yesno"),
+    ("Is Altman the CEO of OpenAI?", "yesno"),
 ])
 def test_kind(text, kind):
     assert analyze(text).kind == kind

@@ -176,12 +176,12 @@ def of_form(question: Question, text: str, r: Reading, min_span: float) -> Readi
     alternatives that reaches ``min_span``; None when there is none, and
     then the window does not answer. Asked "أين ولد محمد حسني مبارك؟", a
     window that holds the birthplace can give the birth date first."""
-    if not contradicts(question, text[r.start:r.end]):
+    if not contradicts(question, text[r.start:r.end], text[r.end:r.end + 40]):
         return r
     for lo, hi, p in r.alternatives:
         if p < min_span:
             break
-        if not contradicts(question, text[lo:hi]):
+        if not contradicts(question, text[lo:hi], text[hi:hi + 40]):
             return replace(r, start=lo, end=hi, p_span=p)
     return None
 

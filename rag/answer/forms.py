@@ -123,13 +123,16 @@ def names_nothing(span: str) -> bool:
                               for b in _bare(w)) for w in words)
 
 
-def contradicts(question: Question, span: str) -> bool:
-    """Whether a short answer ``span`` has a form the question rules out."""
+def contradicts(question: Question, span: str, following: str = "") -> bool:
+    """Whether a short answer ``span`` has a form the question rules out.
+    ``following``: the text right after the span, whose first word says
+    what a bare number counts ("50 ألف" before "دولار" is a sum of money)."""
     if not span.strip():
         return False
     words = _tokens(question.text)
     padded = " " + " ".join(words) + " "
-    money = is_money(span)
+    after = _tokens(following)[:1]
+    money = is_money(span) or (has_number(span) and bool(after) and is_money(after[0]))
     if " اي شهر " in padded or re.search(r"\b(?:which|what) month\b", padded):
         return not has_month(span)
     if re.search(r" اي (?:عام|سنه|العام|السنه) ", padded) or re.search(r"\b(?:which|what) year\b", padded):

@@ -108,10 +108,17 @@ def clean(text: str) -> str:
     return " ".join(_CONTROLS.sub("", text or "").split())
 
 
+# English auxiliaries ask yes or no only as the first word: "Did Musk leave?", but "What
+# did xAI accuse OpenAI of?" wants a thing (development set a18, a36).
+_AUXILIARIES = frozenset(w for w in KINDS["yesno"] if w.isascii())
+
+
 def _kind(norm: str) -> str:
     padded = f" {norm} "
     for kind, words in KINDS.items():
         for w in words:
+            if w in _AUXILIARIES and not norm.startswith(f"{w} "):
+                continue
             if f" {w} " in padded or padded.startswith(f" {w}") and len(w) > 2 and norm.startswith(w):
                 return kind
     # attached forms: وكم، فمتى، ولماذا...
