@@ -1,9 +1,9 @@
 """Floors on the development set with the real model and the shipped reader:
 a regression in retrieval, answering or refusal fails CI. Measured rates are
-in EVALUATION.md (110 rows, 2026-12-04, reader v5 with its calibration layer and
-the check of the short answer's form: answerable 0.767, unanswerable refused
-0.595; check split 0.833 / 0.500). The floors sit a few rows below them; the targets of issue 10 (0.92 / 0.95) are
-not met."""
+in EVALUATION.md (137 rows, 2026-12-04, reader v5 with its calibration layer and
+the check of the short answer's form: answerable 0.780, unanswerable refused
+0.543; check split 0.778 / 0.375, after 27 fresh rows went into it). The floors sit a
+few rows below them; the targets of issue 10 (0.92 / 0.95) are not met."""
 
 import pytest
 
@@ -48,13 +48,13 @@ def test_answerable_questions_are_answered_from_the_expected_source(results):
 
 def test_unanswerable_questions_are_refused(results):
     _, rows, answers = results
-    assert evalsets.rates(rows, answers)["unanswerable_refused"] >= 0.54
+    assert evalsets.rates(rows, answers)["unanswerable_refused"] >= 0.50
 
 
 def test_held_out_split_is_not_much_worse(results):
     _, rows, answers = results
     check = evalsets.rates(rows, answers, "check")
-    assert check["answerable_correct"] >= 0.72 and check["unanswerable_refused"] >= 0.37
+    assert check["answerable_correct"] >= 0.72 and check["unanswerable_refused"] >= 0.25
 
 
 def test_every_citation_is_verbatim_and_answers_are_arabic(results):
