@@ -301,7 +301,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     options = TrainOptions(data=data, out=Path(args.out), seed=args.seed, epochs=args.epochs,
                            batch_size=args.batch_size, span_weight=weights, max_examples=args.max_examples,
                            max_holdout=args.max_holdout, lr=args.lr, cut=args.cut_negatives, repeat=repeat,
-                           distract=args.distractors, swap=args.swap_names,
+                           distract=args.distractors, swap=args.swap_names, attribute=args.swap_attribute,
                            init=args.init, precision=args.precision, lora_dropout=args.lora_dropout,
                            frozen_layers=args.frozen_layers, attention_dropout=args.attention_dropout)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
@@ -447,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--swap-names", action="store_true",
                     help="also train on each answer's window with the question's rarest name swapped for "
                          "another, as a non-answer")
+    tr.add_argument("--swap-attribute", action="store_true",
+                    help="also train on each question with the attribute it asks for (عدد، سعر، لون، اسم…) swapped "
+                         "for one its paragraph never mentions, against its answer's window, as a non-answer")
     tr.add_argument("--distractors", action="store_true",
                     help="also train on each answer's window with another article's look-alike sentence put "
                          "beside the answer (still an answer): echoing the question's words is not answering")

@@ -117,6 +117,28 @@ def test_a_swapped_name_leaves_the_window_without_what_was_asked():
     assert all(e.label == 0 and e.span is None for e in examples if e.kind == "swap")
 
 
+def test_a_swapped_attribute_asks_for_something_the_paragraph_never_gives():
+    from rag.eval.train_reader import ATTRIBUTES, _swap_attribute
+    from rag.text import tokenize
+
+    context = "بلغت رسوم حجز السيارة 50 ألف دولار، وبلغ عدد المشترين ألفًا. وسعرها الكامل لم يعلن."
+    out = _swap_attribute("كم بلغ عددُ المشترين؟", context, "k")
+    assert out is not None and out.startswith("كم بلغ ") and out.endswith(" المشترين؟")
+    new = out.split()[2]
+    assert new in ATTRIBUTES[0] and not set(tokenize(new)) & set(tokenize(context))  # not سعر: it is mentioned
+    assert _swap_attribute("كم بلغ عدد المشترين؟", context, "k") == _swap_attribute("كم بلغ عدد المشترين؟", context, "k")
+    assert _swap_attribute("ما اسم السيارة؟", context, "k").split()[1] in ATTRIBUTES[1]
+    assert _swap_attribute("ما العدد الكلي؟", context, "k").split()[1].startswith("ال")  # the article stays
+    assert _swap_attribute("متى حجز ألتمان السيارة؟", context, "k") is None  # asks for no attribute
+    examples, _ = examples_from(MINI, seed=13, attribute=True)
+    plain, _ = examples_from(MINI, seed=13)
+    assert [e for e in examples if e.kind != "attribute"] == plain
+    swapped = [e for e in examples if e.kind == "attribute"]
+    assert swapped and all(e.label == 0 and e.span is None for e in swapped)
+    answers = {e.qid: e for e in plain if e.kind == "answer"}
+    assert all(e.window == answers[e.qid].window and e.question != answers[e.qid].question for e in swapped)
+
+
 def test_unanswerable_questions_give_near_miss_negatives_and_a_holdout_is_kept():
     examples, held = examples_from(MINI2, seed=13)
     impossible = [e for e in examples if e.kind == "impossible"]

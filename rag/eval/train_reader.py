@@ -21,6 +21,10 @@ Examples are (question, window, label, span):
   the round's total, from the sentence before the one naming Nvidia's share);
 * optionally (``swap``), the gold window with the name the question asks about swapped for
   another article's (label 0): a sum paid by someone else is no answer to "كم دفعت G42؟".
+* optionally (``attribute``), the question with the attribute it asks for (عدد، سعر، لون، اسم،
+  رئيس…) swapped for one its paragraph never mentions, against its answer's window (label 0):
+  the window still names everything but the thing asked, as "ما سعر سيارة رودستر؟" against the
+  sentence of its reservation fee (development set u46).
 
 Neither ``distract`` nor ``swap`` is in the shipped recipe: a short training from v5 with either
 fixed neither failure (EVALUATION.md, 2026-12-04).
@@ -51,7 +55,7 @@ from .evalsets import read_squad
 from .metrics import token_f1
 from ..ingest.sentences import split_sentences
 from ..answer.settings import AnswerSettings
-from ..text import tokenize
+from ..text import normalize, tokenize
 
 NEAR_MISSES = "-near-misses"  # the decisions of a file's near misses are filed under its name plus this
 HOLDOUT = 10  # one article in ten is held out
@@ -68,6 +72,7 @@ class Example:
     span: tuple[int, int] | None  # character offsets into the window, for label 1
     kind: str  # "answer" | "same" (same paragraph) | "other" (another article) | "impossible" | "cut"
     # | "distract" (an answer with a distractor beside it) | "swap" (the asked name swapped out)
+    # | "attribute" (the question asks for an attribute the paragraph never gives)
     weight: float = 1.0  # of the span loss
 
 
@@ -105,6 +110,7 @@ class TrainOptions:
     cut: bool = False  # also the gold window with the answer's sentence cut out, as a negative
     swap: bool = False  # also the gold window with the question's rarest name swapped out, as a negative
     distract: bool = False  # also the gold window with another article's look-alike sentence beside the answer
+    attribute: bool = False  # also the question asking another attribute than its own, as a negative
     repeat: dict = field(default_factory=dict)  # file stem -> times its examples are used per epoch
     init: Path | None = None  # start from this trained reader's adapter and heads, not from fresh ones
     # "bf16": the encoder's matrix products in bfloat16 (torch autocast), 1.45x the batches/s of
@@ -150,7 +156,7 @@ def _locate(context: str, text: str, start: int) -> tuple[int, int] | None:
 
 
 def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Progress | None = None,
-                  cut: bool = False, distract: bool = False, swap: bool = False
+                  cut: bool = False, distract: bool = False, swap: bool = False, attribute: bool = False
                   ) -> tuple[list[Example], list[HeldQuestion]]:
     """Training examples and held-out questions of one SQuAD file."""
     paragraphs = read_squad(path)
@@ -237,6 +243,10 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
             if swap and other and (swapped := _swap_name(qa.question, para.article, titles[windows[other[0]].article],
                                                          w.text, df, answer[0] - w.lo, answer[1] - w.lo)):
                 train.append(Example(qa.id, qa.question, swapped, 0, None, "swap"))
+            if attribute:
+                asked = {a for k in range(ATTRIBUTE_SWAPS)
+                         if (a := _swap_attribute(qa.question, para.context, f"{seed}-{qa.id}-{k}"))}
+                train += [Example(qa.id, a, w.text, 0, None, "attribute") for a in sorted(asked)]
             if distract and other:
                 d = _distractor(qa.question, windows[other[0]].text, golds)
                 before = random.Random(f"{seed}-{qa.id}").random() < 0.5  # rnd's draws stay those without the option
@@ -296,6 +306,40 @@ def _swap_name(question: str, title: str, other: str, window: str, df: dict[str,
         at = b
     text = "".join(out) + window[at:]
     return None if term in set(tokenize(text)) else text
+
+
+# Attributes a question asks for, by kind: one swapped for another of its kind asks for something
+# else about the same thing.
+ATTRIBUTES = tuple(tuple(group.split()) for group in (
+    "عدد سعر ثمن عمر طول وزن مساحة ارتفاع عمق مسافة قيمة تكلفة راتب نسبة سرعة ميزانية أرباح إيرادات ديون سكان",
+    "لون اسم لقب عاصمة عملة جنسية ديانة لغة شعار عنوان مقر",
+    "مؤسس رئيس مدير مدرب زوجة زوج والد والدة ابن وزير سفير مخرج مؤلف مكتشف قائد ملك",
+))
+_ATTRIBUTE_PREFIXES = ("وال", "بال", "فال", "لل", "ال", "")
+ATTRIBUTE_SWAPS = 3  # draws per question (distinct ones kept): about 1,000 questions ask for an attribute
+
+
+def _swap_attribute(question: str, context: str, key: str) -> str | None:
+    """``question`` with the attribute it asks for (among its first five
+    words) swapped for another of the same kind that ``context`` never
+    mentions, so that it no longer answers; None when the question asks for
+    none. The choice is seeded by ``key``."""
+    mentioned = set(tokenize(context))
+    for m in list(re.finditer(r"\S+", question))[:5]:
+        written = m.group().rstrip("؟?،,.")
+        word = normalize(written)
+        for prefix in _ATTRIBUTE_PREFIXES:
+            if not word.startswith(prefix):
+                continue
+            group = next((g for g in ATTRIBUTES if any(normalize(w) == word[len(prefix):] for w in g)), None)
+            if group is None:
+                continue
+            pool = [w for w in group if normalize(w) != word[len(prefix):] and not set(tokenize(w)) & mentioned]
+            if not pool:
+                return None
+            new = prefix + random.Random(key).choice(pool)
+            return question[:m.start()] + new + question[m.start() + len(written):]
+    return None
 
 
 MAX_DISTRACTOR_CHARS = 250
@@ -384,7 +428,8 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     for path in options.data:
         path = Path(path)
         ex, ho = examples_from(path, options.seed, options.span_weight.get(path.stem, 1.0), progress,
-                               cut=options.cut, distract=options.distract, swap=options.swap)
+                               cut=options.cut, distract=options.distract, swap=options.swap,
+                               attribute=options.attribute)
         log(f"{path.name}: {len(ex)} training examples, {len(ho)} held-out questions")
         examples += ex * max(1, int(options.repeat.get(path.stem, 1)))
         held += ho
@@ -395,7 +440,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     if options.max_examples and len(examples) > options.max_examples:
         examples = rnd.sample(examples, options.max_examples)
     counts = {k: sum(e.kind == k for e in examples)
-              for k in ("answer", "same", "other", "impossible", "cut", "distract", "swap")}
+              for k in ("answer", "same", "other", "impossible", "cut", "distract", "swap", "attribute")}
     log(f"training on {len(examples)} examples: {counts}")
     folder = rd.base_folder(Config.load().cache_dir)  # after the data: a bad file fails before any model work
 
@@ -497,6 +542,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         "options": {"epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
                     "span_weight": options.span_weight, "max_examples": options.max_examples,
                     "cut": options.cut, "distract": options.distract, "swap": options.swap,
+                    "attribute": options.attribute,
                     "repeat": options.repeat, "init": init,
                     "precision": "bf16" if bf16 else "fp32", "lora_dropout": options.lora_dropout,
                     "attention_dropout": options.attention_dropout},
