@@ -26,8 +26,8 @@ Examples are (question, window, label, span):
   the window still names everything but the thing asked, as "ما سعر سيارة رودستر؟" against the
   sentence of its reservation fee (development set u46).
 
-Neither ``distract`` nor ``swap`` is in the shipped recipe: a short training from v5 with either
-fixed neither failure (EVALUATION.md, 2026-12-04).
+None of ``distract``, ``swap`` and ``attribute`` is in the shipped recipe: a short training from
+v5 with any of them fixed none of the failures it was made for (EVALUATION.md, 2026-12-04).
 
 One article in ``HOLDOUT`` (by a seeded hash of its title) is held out of
 every file; its questions choose the threshold and give the manifest's
