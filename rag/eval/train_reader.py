@@ -315,6 +315,7 @@ ATTRIBUTES = tuple(tuple(group.split()) for group in (
     "لون اسم لقب عاصمة عملة جنسية ديانة لغة شعار عنوان مقر",
     "مؤسس رئيس مدير مدرب زوجة زوج والد والدة ابن وزير سفير مخرج مؤلف مكتشف قائد ملك",
 ))
+_ATTRIBUTE_GROUP = {normalize(w): group for group in ATTRIBUTES for w in group}  # as questions are matched
 _ATTRIBUTE_PREFIXES = ("وال", "بال", "فال", "لل", "ال", "")
 ATTRIBUTE_SWAPS = 3  # draws per question (distinct ones kept): about 1,000 questions ask for an attribute
 
@@ -329,12 +330,10 @@ def _swap_attribute(question: str, context: str, key: str) -> str | None:
         written = m.group().rstrip("؟?،,.")
         word = normalize(written)
         for prefix in _ATTRIBUTE_PREFIXES:
-            if not word.startswith(prefix):
+            bare = word[len(prefix):]
+            if not word.startswith(prefix) or bare not in _ATTRIBUTE_GROUP:
                 continue
-            group = next((g for g in ATTRIBUTES if any(normalize(w) == word[len(prefix):] for w in g)), None)
-            if group is None:
-                continue
-            pool = [w for w in group if normalize(w) != word[len(prefix):] and not set(tokenize(w)) & mentioned]
+            pool = [w for w in _ATTRIBUTE_GROUP[bare] if normalize(w) != bare and not set(tokenize(w)) & mentioned]
             if not pool:
                 return None
             new = prefix + random.Random(key).choice(pool)
