@@ -1,7 +1,7 @@
 """The form a short answer must have (rag/answer/forms.py): pure, no model."""
 import pytest
 
-from rag.answer.forms import contradicts, has_month, has_number, is_money, names_nothing, only_years
+from rag.answer.forms import contradicts, has_month, has_number, bare, is_money, names_nothing, only_years
 from rag.answer.question import analyze
 
 
@@ -84,3 +84,38 @@ def test_the_forms():
     assert not names_nothing("شركة تسلا 2018") and not names_nothing("")
     assert only_years("في منتصف عام 2026") and only_years("يناير 2018") and only_years("من عام 1299 إلى عام 1922")
     assert not only_years("2018") and not only_years("50 ألف دولار عام 2018") and not only_years("شركة")
+
+
+@pytest.mark.parametrize("span, proper", [
+    ("في جنوب تايلاند", "جنوب تايلاند"),
+    ("هي نوع من أنواع البطالة المؤقتة", "نوع من أنواع البطالة المؤقتة"),
+    ("وهو  لاعب كرة قدم", "لاعب كرة قدم"),
+    ("في عام 1998", "1998"),
+    ("فى سنة 745 هـ", "745 هـ"),
+    ("عام الفيل", "عام الفيل"),  # "عام" goes only before a number
+    ("في", "في"),  # never the last word
+    ("هو", "هو"),
+    ("منذ عام 1963", "منذ عام 1963"),  # words that mean something stay
+    ("حوالي 500 مليون", "حوالي 500 مليون"),
+    ("فيما بين عامي 1456 و1462", "فيما بين عامي 1456 و1462"),
+    ("in 2018", "in 2018"),
+    ("", ""),
+])
+def test_a_short_answer_leaves_out_a_leading_copula_or_preposition(span, proper):
+    a, b = bare(span)
+    assert span[a:b] == proper
+
+
+@pytest.mark.parametrize("span, proper", [
+    ("مدينة في العراق تقع ضمن محافظة الأنبار.[1][2][3", "مدينة في العراق تقع ضمن محافظة الأنبار"),
+    ("205 كلم جنوب تونس العاصمة.و هي أيضا عاصمة ولاية المهدية", "205 كلم جنوب تونس العاصمة"),
+    ("في بولندا. ثم", "بولندا"),
+    ("1.9% من سكان ألمانيا", "1.9% من سكان ألمانيا"),  # a decimal point
+    ("سنة 753 ق.م. تقريبا", "753 ق.م. تقريبا"),  # an abbreviation is no sentence end
+    ("لقد فقدت أبى...وصديقى", "لقد فقدت أبى...وصديقى"),  # nor an ellipsis
+    ("Manchester United F.C", "Manchester United F.C"),
+    ("الأنبار.", "الأنبار."),  # nothing after it: the reader's trim already drops edges
+])
+def test_a_short_answer_ends_at_a_sentence_end_inside_it(span, proper):
+    a, b = bare(span)
+    assert span[a:b] == proper
