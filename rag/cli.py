@@ -323,7 +323,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     work = args.work or Config.load().cache_dir / "calibrate"
     options = CalibrateOptions(data=data, reader=Path(args.reader), work_dir=work, seed=args.seed,
                                max_questions=args.max_questions, every_article=args.every_article,
-                               kind=args.kind, decisions=args.decisions, near_misses=args.near_misses)
+                               kind=args.kind, decisions=args.decisions, near_misses=args.near_misses,
+                               without=tuple(args.without or ()))
     bars = _progress_bars({"ask": ("Held-out questions", "q"), "refusal": ("... article removed", "q"),
                            "index": ("Indexing", "chunk")})
     if args.decisions and not args.decisions.is_file():
@@ -491,6 +492,9 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--kind", choices=("trees", "logistic"), default="trees", help="the model (default: trees)")
     ca.add_argument("--decisions", type=Path, metavar="FILE",
                     help="fit on the decisions.jsonl of an earlier run instead of asking again")
+    ca.add_argument("--without", nargs="+", metavar="FEATURE",
+                    help="features the layer does not read (e.g. dense max_dense: a cosine's scale depends on the "
+                         "corpus)")
     ca.add_argument("--work", type=Path, metavar="DIR", help="where the held-out index goes (default: the cache)")
     ca.set_defaults(func=cmd_calibrate)
     return p

@@ -187,6 +187,32 @@ def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
                   log=lambda line: None)
 
 
+def test_calibrate_can_leave_features_out(tmp_path):
+    from rag.errors import DatasetError
+    from rag.eval.train_reader import CalibrateOptions, calibrate
+
+    rows, labels = synthetic(300)
+    decisions = tmp_path / "decisions.jsonl"
+    decisions.write_text("".join(json.dumps({"features": r, "label": y, "file": "x", "group": f"a{i % 30}"}) + "\n"
+                                 for i, (r, y) in enumerate(zip(rows, labels))))
+    reader = tmp_path / "reader"
+    reader.mkdir()
+    AnswerSettings().save(reader)
+    (reader / "manifest.json").write_text("{}")
+    for kind in ("trees", "logistic"):
+        summary = calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions,
+                                             kind=kind, without=("dense", "max_dense")), log=lambda line: None)
+        layer = AnswerSettings.load(reader).calibration
+        assert "dense" not in layer.names and "max_dense" not in layer.names and "p1" in layer.names
+        assert summary["without"] == ["dense", "max_dense"]
+        assert json.loads((reader / "manifest.json").read_text())["calibration"]["without"] == ["dense", "max_dense"]
+        # it still decides from a full feature dict, reading only its own features
+        assert 0.0 <= layer.probability(rows[0]) <= 1.0
+    with pytest.raises(DatasetError, match="cosine"):
+        calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions,
+                                   without=("cosine",)), log=lambda line: None)
+
+
 def test_decision_features_say_whether_the_rules_would_answer():
     from rag.answer.decision import RuleDecider, decision_features
 

@@ -705,6 +705,7 @@ class CalibrateOptions:
     near_misses: bool = False
     kind: str = "trees"  # or "logistic" (rag/answer/calibration.py)
     decisions: Path | None = None  # reuse the decisions of an earlier run instead of asking again
+    without: tuple[str, ...] = ()  # features (rag/answer/calibration.py FEATURES) the layer does not read
 
     def training_seed(self) -> int:
         return self.seed if self.seed is not None else trained_seed(self.reader)
@@ -882,6 +883,13 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     returns the summary."""
     from ..answer import calibration as cal
 
+    # checked before the questions are asked, which takes a quarter of an hour
+    if options.kind not in ("trees", "logistic"):
+        raise DatasetError(f"unknown calibration kind {options.kind!r}; choose trees or logistic")
+    unknown = sorted(set(options.without) - set(cal.FEATURES))
+    if unknown:
+        raise DatasetError(f"unknown feature(s) to leave out: {', '.join(unknown)}; "
+                           f"choose from {', '.join(cal.FEATURES)}")
     seed = options.training_seed()
     settings = AnswerSettings.load(options.reader)
     if options.decisions:
@@ -894,9 +902,9 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     labels = [d["label"] for d in decisions]
     # folds by article; an article's near misses fold with its own questions
     groups = [f"{d['file'].removesuffix(NEAR_MISSES)}/{d['group']}" for d in decisions]
-    if options.kind not in ("trees", "logistic"):
-        raise DatasetError(f"unknown calibration kind {options.kind!r}; choose trees or logistic")
-    fit_model = (lambda r, y: cal.fit_trees(r, y, seed=seed)) if options.kind == "trees" else cal.fit
+    names = tuple(n for n in cal.FEATURES if n not in options.without)
+    fit_model = ((lambda r, y: cal.fit_trees(r, y, names, seed=seed)) if options.kind == "trees"
+                 else (lambda r, y: cal.fit(r, y, names)))
     log(f"fitting on {len(rows)} decisions ({sum(labels)} to answer), {options.folds} folds by article")
     scores = cal.out_of_fold(rows, labels, groups, fit_model, options.folds)
     threshold, answered, refused = cal.choose_threshold(scores, labels)
@@ -904,7 +912,8 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     # the reader alone, for comparison: its best window's probability (p1 is stored as a logit)
     base_t, base_answered, base_refused = cal.choose_threshold([1 / (1 + math.exp(-r["p1"])) for r in rows], labels)
     AnswerSettings.from_json({**settings.to_json(), "calibration": fitted.to_json()}).save(options.reader)
-    summary = {"kind": options.kind, "files": files, "examples": len(rows), "should_answer": sum(labels),
+    left_out = {"without": sorted(options.without)} if options.without else {}
+    summary = {"kind": options.kind, "files": files, **left_out, "examples": len(rows), "should_answer": sum(labels),
                "threshold": threshold, "answered": round(answered, 4), "refused": round(refused, 4),
                "balanced_accuracy": round((answered + refused) / 2, 4), "scores": "out of fold, by article",
                "reader_alone": {"threshold": base_t, "answered": round(base_answered, 4),
