@@ -174,7 +174,6 @@ def contradicts(question: Question, span: str, following: str = "") -> bool:
     return False
 
 
-
 # A sentence end inside a span: ". ! ? ؟" after a word of two letters or more or a
 # digit (not "ق.م."), not a decimal point or an ellipsis, then reference markers
 # ("[1][2]") and more text. Wikipedia text often has no space after it, so the
