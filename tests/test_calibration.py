@@ -163,18 +163,25 @@ def test_out_of_fold_scores_come_from_models_that_never_saw_the_group():
     assert len(scores) == len(rows) and len(seen) == len(rows) and not any(seen)
 
 
-def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
-    from rag.errors import DatasetError
-    from rag.eval.train_reader import CalibrateOptions, calibrate
-
-    rows, labels = synthetic(300)
+def saved_decisions(tmp_path, settings: AnswerSettings, n: int = 300):
+    """A decisions.jsonl of ``n`` synthetic decisions (30 articles) and a reader
+    folder holding ``settings`` and an empty manifest, as `rag calibrate` reads them."""
+    rows, labels = synthetic(n)
     decisions = tmp_path / "decisions.jsonl"
     decisions.write_text("".join(json.dumps({"features": r, "label": y, "file": "x", "group": f"a{i % 30}"}) + "\n"
                                  for i, (r, y) in enumerate(zip(rows, labels))))
     reader = tmp_path / "reader"
     reader.mkdir()
-    AnswerSettings(reader_threshold=0.56).save(reader)
+    settings.save(reader)
     (reader / "manifest.json").write_text("{}")
+    return rows, decisions, reader
+
+
+def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
+    from rag.errors import DatasetError
+    from rag.eval.train_reader import CalibrateOptions, calibrate
+
+    _, decisions, reader = saved_decisions(tmp_path, AnswerSettings(reader_threshold=0.56))
     summary = calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions),
                         log=lambda line: None)
     back = AnswerSettings.load(reader)
@@ -191,14 +198,7 @@ def test_calibrate_can_leave_features_out(tmp_path):
     from rag.errors import DatasetError
     from rag.eval.train_reader import CalibrateOptions, calibrate
 
-    rows, labels = synthetic(300)
-    decisions = tmp_path / "decisions.jsonl"
-    decisions.write_text("".join(json.dumps({"features": r, "label": y, "file": "x", "group": f"a{i % 30}"}) + "\n"
-                                 for i, (r, y) in enumerate(zip(rows, labels))))
-    reader = tmp_path / "reader"
-    reader.mkdir()
-    AnswerSettings().save(reader)
-    (reader / "manifest.json").write_text("{}")
+    rows, decisions, reader = saved_decisions(tmp_path, AnswerSettings())
     for kind in ("trees", "logistic"):
         summary = calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions,
                                              kind=kind, without=("dense", "max_dense")), log=lambda line: None)

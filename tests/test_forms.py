@@ -1,7 +1,7 @@
 """The form a short answer must have (rag/answer/forms.py): pure, no model."""
 import pytest
 
-from rag.answer.forms import contradicts, has_month, has_number, bare, is_money, names_nothing, only_years
+from rag.answer.forms import contradicts, has_month, has_number, is_money, names_nothing, only_years, shown
 from rag.answer.question import analyze
 
 
@@ -102,7 +102,7 @@ def test_the_forms():
     ("", ""),
 ])
 def test_a_short_answer_leaves_out_a_leading_copula_or_preposition(span, proper):
-    a, b = bare(span)
+    a, b = shown(span)
     assert span[a:b] == proper
 
 
@@ -117,5 +117,5 @@ def test_a_short_answer_leaves_out_a_leading_copula_or_preposition(span, proper)
     ("الأنبار.", "الأنبار."),  # nothing after it: the reader's trim already drops edges
 ])
 def test_a_short_answer_ends_at_a_sentence_end_inside_it(span, proper):
-    a, b = bare(span)
+    a, b = shown(span)
     assert span[a:b] == proper

@@ -21,7 +21,7 @@ from typing import Protocol, Sequence
 
 from .calibration import features
 from .evidence import Evidence, SentenceTable
-from .forms import bare, contradicts
+from .forms import contradicts, shown
 from .grounding import TermSet, redundant
 from .question import FRAME_STEMS, Question
 from .reader import Reading, window_of
@@ -238,7 +238,7 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
             and sentence.start <= lo and hi <= sentence.end and (hi - lo) < len(sentence.text)
             and not echoes(question, best.text[best.reading.start:best.reading.end])):
         # the form checks above read the span as the reader gave it ("عام 2026" is a year)
-        a, b = bare(best.text[lo - best.start:hi - best.start])
+        a, b = shown(best.text[best.reading.start:best.reading.end])
         short = (sentence.source_id, lo + a, lo + b)
     return Decision(True, ANSWERED, score, tuple(quotes), short, tuple(ranked))
 

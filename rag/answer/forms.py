@@ -7,7 +7,7 @@ car or the round (development set, 2026-12-04): the article says neither. A
 colour, a month, a count or a person is never a sum of money, and "كم" always
 wants a number, so such a span shows that the window does not hold what was
 asked. ``contradicts`` says when; only wordings whose form is unambiguous are
-checked ("متى" may be answered by an era, "ما" by anything). ``bare`` cuts
+checked ("متى" may be answered by an era, "ما" by anything). ``shown`` cuts
 a span the form checks accepted down to the short answer shown: no leading
 "هي" or "في", no second sentence.
 
@@ -81,16 +81,6 @@ _ATTRIBUTES_NOT_MONEY = _words("لون اللون اسم الاسم لقب ال�
 _ATTRIBUTES_NOT_NUMBER = _words("لون اللون اسم الاسم لقب اللقب جنسية الجنسية مدينة المدينة دولة الدولة عاصمة "
                                 "العاصمة")
 _PREFIXES = ("وال", "بال", "فال", "لل", "ال", "و", "ب", "ل", "ف")
-
-
-# Words a short answer does not lead with: a copula ("هي نوع من البطالة") and
-# "في" before a place or a date, "عام"/"سنة" before a year. Chosen from the
-# training sets' gold spans (ARCD train and AAQAD train): annotators left out
-# "في" 477 times where it stood right before the answer and kept it 177 times;
-# "عام"/"سنة" 351 against 42; "هو"/"هي"/"وهو"/"وهي" 131 against 43. Meaning
-# words stay ("حوالي 500", "منذ 1963").
-_LEADING = _words("في فى هو هي هم هما وهو وهي وهم")
-_LEADING_BEFORE_NUMBER = _words("عام العام سنة السنة")
 
 
 def _bare(word: str) -> tuple[str, ...]:
@@ -174,6 +164,16 @@ def contradicts(question: Question, span: str, following: str = "") -> bool:
     return False
 
 
+# Words a short answer does not lead with: a copula ("هي نوع من البطالة") and
+# "في" before a place or a date, "عام"/"سنة" before a year. Chosen from the
+# training sets' gold spans (ARCD train and AAQAD train): annotators left out
+# "في" 477 times where it stood right before the answer and kept it 177 times;
+# "عام"/"سنة" 351 against 42; "هو"/"هي"/"وهو"/"وهي" 131 against 43. Meaning
+# words stay ("حوالي 500", "منذ 1963").
+_LEADING = _words("في فى هو هي هم هما وهو وهي وهم")
+_LEADING_BEFORE_NUMBER = _words("عام العام سنة السنة")
+
+
 # A sentence end inside a span: ". ! ? ؟" after a word of two letters or more or a
 # digit (not "ق.م."), not a decimal point or an ellipsis, then reference markers
 # ("[1][2]") and more text. Wikipedia text often has no space after it, so the
@@ -181,7 +181,7 @@ def contradicts(question: Question, span: str, following: str = "") -> bool:
 _SENTENCE_END = re.compile(r"(?:(?<=[^\W\d_]{2})|(?<=\d))(?<!\.)[.!?؟](?![.\d])(?:\[\d+\])*\s*(?=\S)")
 
 
-def bare(span: str) -> tuple[int, int]:
+def shown(span: str) -> tuple[int, int]:
     """The short answer proper inside a reader's ``span``, as offsets into it.
     It ends at the first sentence end inside the span: of the 8,612 gold
     answers of ARCD train and AAQAD train, 7 run past one. It
