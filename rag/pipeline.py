@@ -79,7 +79,7 @@ def make_decider(config: Config) -> Decider:
     reader = Reader(folder, config.cache_dir)
     reader.check()
     settings = AnswerSettings.load(folder)
-    settings.check_model(config.model, folder)
+    settings.check_model(config.model, folder, config.passage_title)
     return ReaderDecider(reader, settings)
 
 

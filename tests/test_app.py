@@ -25,7 +25,7 @@ def test_answer_has_links_to_sources_with_the_quote_highlighted(sanad):
 
 
 def test_refusal_looks_different_and_related_reading_is_not_highlighted(sanad):
-    out = app.render(sanad, sanad.ask("كم يبلغ راتب سام ألتمان؟"), turn=1)
+    out = app.render(sanad, sanad.ask("كم عدد موظفي شركة xAI؟"), turn=1)
     assert out.startswith("<div class='refusal'>") and "قد يهمك" in out
     assert "<mark>" not in out and "href='#" not in out
 

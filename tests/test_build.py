@@ -237,6 +237,24 @@ def test_sentence_vectors_come_from_their_chunk_when_the_embedder_can(config):
         assert np.allclose(v, plain._vec(s.text))  # each span vector landed on its own sentence
 
 
+def test_chunks_are_embedded_after_their_title_and_spans_still_find_their_sentences(config):
+    from rag.ingest.sources import Source
+
+    text = ("كشفت شبكة CNBC أن ماسك حاول عرقلة مشروع ستارجيت. " * 12 + "\n\nوقال مسؤول إن المشروع مستمر.").strip()
+    titled = Source("stargate", "ماسك   وستارجيت\nفي الإمارات", text, "stargate.md", "h")
+    assert bx.passage_header(titled) == "ماسك وستارجيت في الإمارات\n"  # one line, spaces collapsed
+    assert bx.passage_header(Source("stargate", "stargate", text, "stargate.md", "h")) == ""  # a file name
+    entry = bx._chunked(config, titled)
+    assert len(entry.chunks) > 1
+    for titles in (True, False):
+        job, home, _ = bx._job(entry, late=True, titled=titles)
+        header = bx.passage_header(titled) if titles else ""
+        for ci, c in enumerate(entry.chunks):
+            assert job.chunks[ci] == header + c.text
+            # every span, shifted past the header, still cuts out exactly its sentence
+            assert [job.chunks[ci][a:b] for a, b in job.spans[ci]] == [entry.sentences[k].text for k in home[ci]]
+
+
 class _ShuffledRunner:
     """A runner that returns its jobs' results in reverse order (as a Ray
     pool may), optionally failing after ``fail_after`` results."""
@@ -340,8 +358,10 @@ def test_a_new_article_is_appended_and_answers_as_a_full_build(config, fake, cor
                                       "وقال المدير إن Falcon حمل قمرا صناعيا.\n", encoding="utf-8")
     again = FakeEmbedder()
     report = bx.build(cfg, again)
-    assert report.embedded == ("falcon",) and report.embedded_chunks == len(again.embedded) - sum(
-        1 for t in again.embedded if t not in {c.text for c in ix.load(cfg).chunks})
+    falcon = [c for c in ix.load(cfg).chunks if c.source_id == "falcon"]
+    # only the new article's chunks, each after its title line, and its sentences (embedded alone)
+    assert report.embedded == ("falcon",) and report.embedded_chunks == len(falcon)
+    assert [t for t in again.embedded if t.startswith("صقر\n")] == [f"صقر\n{c.text}" for c in falcon]
     grown = ix.load(cfg)
     assert grown.manifest["store"]["name"] == first["name"]  # the same files, longer
     for name in store.FILES:

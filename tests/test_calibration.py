@@ -188,6 +188,16 @@ def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
     assert isinstance(back.calibration, cal.Trees) and back.calibration.threshold == summary["threshold"]
     assert back.reader_threshold == 0.56  # the rest of the settings is kept
     assert summary["balanced_accuracy"] > 0.7 and json.loads((reader / "manifest.json").read_text())["calibration"]
+    assert back.passage_title is False and summary["passage_title"] is False  # decisions from before titles
+    # decisions collected on an index with passage titles give settings that say so
+    lines = [json.loads(line) for line in decisions.read_text().splitlines()]
+    decisions.write_text("".join(json.dumps({**d, "passage_title": True}) + "\n" for d in lines))
+    calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions), log=lambda line: None)
+    assert AnswerSettings.load(reader).passage_title is True
+    decisions.write_text("".join(json.dumps({**d, "passage_title": i % 2 == 0}) + "\n" for i, d in enumerate(lines)))
+    with pytest.raises(DatasetError, match="mix indexes with and without passage titles"):
+        calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions),
+                  log=lambda line: None)
     decisions.write_text('{"features": {}, "label": 1}\n')
     with pytest.raises(DatasetError, match="line 1"):
         calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions),

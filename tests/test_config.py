@@ -34,6 +34,8 @@ def test_server_settings():
     c = Config.load(env={"GRADIO_SERVER_PORT": "8000", "SANAD_PORT": "9000", "SANAD_AUTH": "ali:سر",
                          "SANAD_SHARE": "1"})
     assert c.port == 9000 and c.auth == "ali:سر" and c.share is True
+    assert c.passage_title is True  # the default
+    assert Config.load(env={"SANAD_PASSAGE_TITLE": "0"}).passage_title is False
     for env in ({"SANAD_PORT": "70000"}, {"SANAD_AUTH": "nocolon"}):
         with pytest.raises(ConfigError):
             Config.load(env=env)

@@ -151,8 +151,8 @@ def test_a_stalled_endpoint_gives_the_extractive_answer_soon_after_the_timeout(s
 
 
 def test_a_refusal_stays_a_refusal_and_the_llm_is_not_asked(sanad, stub):
-    stub.reply = "يبلغ راتب ألتمان 50 ألف دولار [1]."
-    answer = sanad.ask("كم يبلغ راتب سام ألتمان؟", llm=True)
+    stub.reply = "يعمل في xAI نحو 1200 موظف [1]."
+    answer = sanad.ask("كم عدد موظفي شركة xAI؟", llm=True)
     assert answer.refused and answer.reason == "not_supported" and not stub.requests
 
 

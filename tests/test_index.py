@@ -55,12 +55,27 @@ def test_missing_index(config):
     (dict(chunk_size=400), "chunk size is 500 in the index, 400 in the configuration"),
     (dict(chunk_overlap=10), "chunk overlap is 75 in the index, 10 in the configuration"),
     (dict(query_prompt="سؤال: "), "query_prompt"),
+    (dict(passage_title=False), "passage titles on, the configuration has them off"),
 ])
 def test_manifest_mismatch_is_reported_precisely(config, fake, change, expected):
     bx.build(config, fake)
     with pytest.raises(IndexStale) as e:
         ix.load(config.with_values(**change))
     assert any(expected in p for p in e.value.problems)
+
+
+def test_an_index_from_before_passage_titles_is_stale_and_rebuilt_whole(config, fake):
+    bx.build(config, fake)
+    path = config.index_dir / "current" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["embedding"]["passage_title"]  # as an index built before the setting existed
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexStale, match="passage titles off"):
+        ix.load(config)
+    assert ix.load(config.with_values(passage_title=False)).chunks  # it did embed without them
+    again = FakeEmbedder()
+    bx.build(config, again)
+    assert again.embedded and ix.load(config).manifest["embedding"]["passage_title"] is True
 
 
 def test_other_format_version_is_refused(config, fake):

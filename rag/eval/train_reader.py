@@ -790,7 +790,7 @@ def read_decisions(path: Path) -> list[dict]:
             try:
                 d = json.loads(line)
                 out.append({"features": dict(d["features"]), "label": int(d["label"]), "file": str(d["file"]),
-                            "group": str(d["group"])})
+                            "group": str(d["group"]), "passage_title": bool(d.get("passage_title", False))})
             except (ValueError, KeyError, TypeError) as e:
                 raise DatasetError(f"{path}, line {n}: not a decision record ({e})") from None
     if not out:
@@ -858,7 +858,8 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
                                   "held_out": r["id"] in held, "present": r["present"],
                                   "impossible": r["impossible"], "kind": r["kind"],
                                   "label": int(answerable and r.get("best_window_gold", False)),
-                                  "answerable": int(answerable), "features": r["features"]})
+                                  "answerable": int(answerable), "passage_title": config.passage_title,
+                                  "features": r["features"]})
     with open(Path(options.work_dir) / "decisions.jsonl", "w", encoding="utf-8") as f:
         for d in decisions:
             f.write(json.dumps(d, ensure_ascii=False) + "\n")
@@ -899,6 +900,11 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
                   "from": sorted({d["file"] for d in decisions})}]
     else:
         decisions, files = collect_decisions(options, progress, log)
+    # decisions collected before titles were embedded say nothing: they had none
+    titled = {bool(d.get("passage_title", False)) for d in decisions}
+    if len(titled) > 1:
+        raise DatasetError("the decisions mix indexes with and without passage titles; collect them again")
+    fitted_titled = titled.pop()
     rows = [d["features"] for d in decisions]
     labels = [d["label"] for d in decisions]
     # folds by article; an article's near misses fold with its own questions
@@ -912,9 +918,11 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     fitted = replace(fit_model(rows, labels), threshold=threshold)
     # the reader alone, for comparison: its best window's probability (p1 is stored as a logit)
     base_t, base_answered, base_refused = cal.choose_threshold([1 / (1 + math.exp(-r["p1"])) for r in rows], labels)
-    AnswerSettings.from_json({**settings.to_json(), "calibration": fitted.to_json()}).save(options.reader)
+    AnswerSettings.from_json({**settings.to_json(), "calibration": fitted.to_json(),
+                              "passage_title": fitted_titled}).save(options.reader)
     left_out = {"without": sorted(options.without)} if options.without else {}
-    summary = {"kind": options.kind, "files": files, **left_out, "examples": len(rows), "should_answer": sum(labels),
+    summary = {"kind": options.kind, "files": files, **left_out, "passage_title": fitted_titled,
+               "examples": len(rows), "should_answer": sum(labels),
                "threshold": threshold, "answered": round(answered, 4), "refused": round(refused, 4),
                "balanced_accuracy": round((answered + refused) / 2, 4), "scores": "out of fold, by article",
                "reader_alone": {"threshold": base_t, "answered": round(base_answered, 4),

@@ -194,13 +194,24 @@ def _rows(entry: dict) -> int:
     return int(entry["rows"][1]) - int(entry["rows"][0])
 
 
-def _job(entry: _Entry, late: bool) -> tuple[EmbedJob, dict[int, list[int]], list[int]]:
+def passage_header(source: Source) -> str:
+    """The first line each of ``source``'s chunks is embedded with: its title
+    (``Config.passage_title``), or nothing when the title is only its id (a
+    file name). Only the vectors see it; chunk texts and offsets do not."""
+    title = " ".join(source.title.split())
+    return f"{title}\n" if title and title != source.id else ""
+
+
+def _job(entry: _Entry, late: bool, titled: bool = False) -> tuple[EmbedJob, dict[int, list[int]], list[int]]:
     """What to embed for one source: each sentence's vector comes from the
     first chunk that holds it whole (late chunking, when the embedder can);
     a sentence no chunk holds whole, or every sentence without late
-    chunking, is embedded alone. Returns the job, the sentences of each
-    chunk (by chunk) and the sentences embedded alone."""
+    chunking, is embedded alone. With ``titled``, every chunk is embedded
+    after its source's title line (``passage_header``), so the chunk's and
+    its sentences' vectors carry the article's subject. Returns the job, the
+    sentences of each chunk (by chunk) and the sentences embedded alone."""
     chunks, sentences = entry.chunks, entry.sentences
+    header = passage_header(entry.source) if titled else ""
     home: dict[int, list[int]] = {}
     if late:
         ci = 0  # chunks and sentences both run in text order: one pass
@@ -211,9 +222,10 @@ def _job(entry: _Entry, late: bool) -> tuple[EmbedJob, dict[int, list[int]], lis
                 home.setdefault(ci, []).append(k)
     placed = {k for ks in home.values() for k in ks}
     alone = [k for k in range(len(sentences)) if k not in placed]
-    spans = tuple(tuple((sentences[k].start - c.start, sentences[k].end - c.start) for k in home.get(ci, []))
+    at = len(header)  # the header comes before each chunk's first character
+    spans = tuple(tuple((at + sentences[k].start - c.start, at + sentences[k].end - c.start) for k in home.get(ci, []))
                   for ci, c in enumerate(chunks)) if late else ()
-    job = EmbedJob(tuple(c.text for c in chunks), spans, tuple(sentences[k].text for k in alone))
+    job = EmbedJob(tuple(header + c.text for c in chunks), spans, tuple(sentences[k].text for k in alone))
     return job, home, alone
 
 
@@ -244,12 +256,12 @@ def _runner(config: Config, embedder, runner: JobRunner | None) -> tuple[JobRunn
     return runner, getattr(runner, "late", True)
 
 
-def _embed(runner: JobRunner, late: bool, entries: list[_Entry]) -> Iterator[_Entry]:
+def _embed(runner: JobRunner, late: bool, entries: list[_Entry], titled: bool = False) -> Iterator[_Entry]:
     """``entries`` with their vectors, in their own order whatever order the
     runner finishes them in (a Ray pool's, a restarted actor's): the store's
     rows come out as a local build writes them. Results that arrive early
     wait, at most one batch of them."""
-    jobs = [_job(e, late) for e in entries]
+    jobs = [_job(e, late, titled) for e in entries]
     early: dict[int, _Entry] = {}
     nxt = 0
     for n, result in runner.run([job for job, _, _ in jobs]):
@@ -398,7 +410,8 @@ def _fill(config: Config, embedder, runner: JobRunner | None, plan: _Plan, prev:
             progress("embed", 0, len(plan.fresh))
             done = 0
             for batch in _fresh_batches(plan.entries, plan.fresh, BATCH_CHARS):
-                for e in _embed(runner_, late, [_chunked(config, plan.entries[i].source) for i in batch]):
+                for e in _embed(runner_, late, [_chunked(config, plan.entries[i].source) for i in batch],
+                                config.passage_title):
                     add(e)
                     embedded += len(e.chunks)
                     done += 1
@@ -458,7 +471,8 @@ def _write(config: Config, plan: _Plan, prev: _Previous | None, files: dict, fil
         "text_version": TEXT_VERSION,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "embedding": {"model": config.model, "dim": state.dim, "query_prompt": config.query_prompt,
-                      "passage_prompt": config.passage_prompt, "normalized": True},
+                      "passage_prompt": config.passage_prompt, "passage_title": config.passage_title,
+                      "normalized": True},
         "chunking": config.chunking.to_json(),
         "faiss": spec.to_json(),  # over every store row, dead ones too (search skips them)
         "sentence_search": sspec.to_json(),  # flat: a scan of the live sentence vectors

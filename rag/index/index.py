@@ -206,6 +206,10 @@ def manifest_problems(manifest: dict, config: Config) -> list[str]:
         if emb.get(key) != getattr(config, key):
             problems.append(f"the index was built with {key} {emb.get(key)!r}, "
                             f"the configuration has {getattr(config, key)!r}")
+    # an index from before titles were embedded has no key: it embedded none
+    if bool(emb.get("passage_title", False)) != config.passage_title:
+        problems.append(f"the index was built with passage titles {'on' if emb.get('passage_title') else 'off'}, "
+                        f"the configuration has them {'on' if config.passage_title else 'off'}")
     built, want = manifest.get("chunking", {}), config.chunking.to_json()
     for key in ("size", "overlap", "separators", "splitter"):
         if built.get(key) != want[key]:
