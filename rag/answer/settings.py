@@ -107,4 +107,5 @@ class AnswerSettings:
             raise ReaderError(
                 f"the answer settings in {where} were calibrated on an index with passage titles "
                 f"{state(self.passage_title)}, but the configuration has them {state(passage_title)}; "
-                f"set SANAD_PASSAGE_TITLE={int(self.passage_title)}, or recalibrate (`rag calibrate`)")
+                f"set SANAD_PASSAGE_TITLE={int(self.passage_title)}, recalibrate (`rag calibrate`) "
+                "or set SANAD_READER=rules")

@@ -789,6 +789,7 @@ def read_decisions(path: Path) -> list[dict]:
         for n, line in enumerate(f, 1):
             try:
                 d = json.loads(line)
+                # decisions collected before titles were embedded have no key: they had none
                 out.append({"features": dict(d["features"]), "label": int(d["label"]), "file": str(d["file"]),
                             "group": str(d["group"]), "passage_title": bool(d.get("passage_title", False))})
             except (ValueError, KeyError, TypeError) as e:
@@ -900,8 +901,7 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
                   "from": sorted({d["file"] for d in decisions})}]
     else:
         decisions, files = collect_decisions(options, progress, log)
-    # decisions collected before titles were embedded say nothing: they had none
-    titled = {bool(d.get("passage_title", False)) for d in decisions}
+    titled = {d["passage_title"] for d in decisions}
     if len(titled) > 1:
         raise DatasetError("the decisions mix indexes with and without passage titles; collect them again")
     fitted_titled = titled.pop()

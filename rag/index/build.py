@@ -202,7 +202,7 @@ def passage_header(source: Source) -> str:
     return f"{title}\n" if title and title != source.id else ""
 
 
-def _job(entry: _Entry, late: bool, titled: bool = False) -> tuple[EmbedJob, dict[int, list[int]], list[int]]:
+def _job(entry: _Entry, late: bool, titled: bool) -> tuple[EmbedJob, dict[int, list[int]], list[int]]:
     """What to embed for one source: each sentence's vector comes from the
     first chunk that holds it whole (late chunking, when the embedder can);
     a sentence no chunk holds whole, or every sentence without late
@@ -256,7 +256,7 @@ def _runner(config: Config, embedder, runner: JobRunner | None) -> tuple[JobRunn
     return runner, getattr(runner, "late", True)
 
 
-def _embed(runner: JobRunner, late: bool, entries: list[_Entry], titled: bool = False) -> Iterator[_Entry]:
+def _embed(runner: JobRunner, late: bool, entries: list[_Entry], titled: bool) -> Iterator[_Entry]:
     """``entries`` with their vectors, in their own order whatever order the
     runner finishes them in (a Ray pool's, a restarted actor's): the store's
     rows come out as a local build writes them. Results that arrive early
