@@ -119,3 +119,27 @@ def test_a_short_answer_leaves_out_a_leading_copula_or_preposition(span, proper)
 def test_a_short_answer_ends_at_a_sentence_end_inside_it(span, proper):
     a, b = shown(span)
     assert span[a:b] == proper
+
+
+@pytest.mark.parametrize("span, proper", [
+    ("OpenAI مقابل 97.4 مليار دولار", "97.4 مليار دولار"),
+    ("الأكثر تتويجاً بالكأس حيث فاز بها 5 مرات", "5 مرات"),
+    ("طوله حوالي 643.5 كم", "حوالي 643.5 كم"),  # a word an amount leads with stays
+    ("واستمرت لأكثر من 600 سنة", "لأكثر من 600 سنة"),
+    ("بمبلغ ما يقرب من 16 مليون جنيه", "ما يقرب من 16 مليون جنيه"),
+    ("في 2018", "2018"),  # the leading words of every answer go too
+    ("مرة عام 2002", "مرة عام 2002"),  # a year is not the amount
+    ("بسرعة إلى اليوم (أكتوبر 2025", "بسرعة إلى اليوم (أكتوبر 2025"),
+    ("العشرين عاماً عام 1996", "العشرين عاماً عام 1996"),  # a spelled-out number comes first
+    ("ساعة واحدة", "ساعة واحدة"),
+    ("ثلاثة ملايين", "ثلاثة ملايين"),
+    ("", ""),
+])
+def test_an_amount_leads_with_its_number(span, proper):
+    a, b = shown(span, amount=True)
+    assert span[a:b] == proper
+    assert shown(span) == shown(span, amount=False)
+
+
+def test_only_an_amount_is_cut_to_its_number():
+    assert shown("OpenAI مقابل 97.4 مليار دولار") == (0, len("OpenAI مقابل 97.4 مليار دولار"))

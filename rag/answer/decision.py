@@ -238,7 +238,7 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
             and sentence.start <= lo and hi <= sentence.end and (hi - lo) < len(sentence.text)
             and not echoes(question, best.text[best.reading.start:best.reading.end])):
         # the form checks above read the span as the reader gave it ("عام 2026" is a year)
-        a, b = shown(best.text[best.reading.start:best.reading.end])
+        a, b = shown(best.text[best.reading.start:best.reading.end], amount=question.kind == "quantity")
         short = (sentence.source_id, lo + a, lo + b)
     return Decision(True, ANSWERED, score, tuple(quotes), short, tuple(ranked))
 
