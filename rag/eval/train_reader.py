@@ -26,8 +26,10 @@ Examples are (question, window, label, span):
   the window still names everything but the thing asked, as "ما سعر سيارة رودستر؟" against the
   sentence of its reservation fee (development set u46).
 
-None of ``distract``, ``swap`` and ``attribute`` is in the shipped recipe: a short training from
-v5 with any of them fixed none of the failures it was made for (EVALUATION.md, 2026-12-04).
+``swap`` is in the shipped reader's second training (v9: 300 batches from v5, which refused more
+absent-article questions on every public set; EVALUATION.md, "Reader v9"). A short training from
+v5 with ``distract`` or ``attribute`` fixed none of the failures it was made for (EVALUATION.md,
+2026-12-04).
 
 One article in ``HOLDOUT`` (by a seeded hash of its title) is held out of
 every file; its questions choose the threshold and give the manifest's
