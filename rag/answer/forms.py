@@ -184,9 +184,9 @@ _SENTENCE_END = re.compile(r"(?:(?<=[^\W\d_]{2})|(?<=\d))(?<!\.)[.!?؟](?![.\d])
 # Words an amount may lead with ("أكثر من 500", "ما يقرب من 600", "بحوالي 2.1 مليون"). Of the
 # 404 gold answers with a number to ARCD train's and AAQAD train's كم questions, this leaves 388
 # as they are; the other 16 are mostly answers that run on ("كان عمره 7 أعوام حين...", "تتألف من
-# 28 ولاية"). Reader v9 led "بكم حاول ماسك شراء OpenAI؟"
-# with "OpenAI مقابل" (EVALUATION.md, "Reader v9"); on v5's saved answers to the development set,
-# ARCD test and TyDi dev it changes none.
+# 28 ولاية"). Reader v9 led "بكم حاول ماسك شراء OpenAI؟" with "OpenAI مقابل" (EVALUATION.md,
+# "Reader v9 shipped"); on v5's saved answers to the development set, ARCD test and TyDi dev it
+# changes none.
 _BEFORE_AMOUNT = _words("أكثر اكثر أقل اقل من عن حوالي بحوالي حوالى نحو بنحو قرابة زهاء ما يقرب يزيد "
                         "يتجاوز بين مابين تقريبا")
 _DIGITS = re.compile(r"[وبل]?\(?\d")
