@@ -290,6 +290,12 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
         print(f"error: --attention-dropout wants a probability from 0 up to 1 (got {args.attention_dropout})",
               file=sys.stderr)
         return EXIT_USER_ERROR
+    if args.keep_spans < 0:
+        print(f"error: --keep-spans wants a weight of at least 0 (got {args.keep_spans})", file=sys.stderr)
+        return EXIT_USER_ERROR
+    if args.keep_spans and not args.init:
+        print("error: --keep-spans keeps the spans of the reader named by --init; name one", file=sys.stderr)
+        return EXIT_USER_ERROR
     if not 0 <= args.frozen_layers < 12:  # multilingual-e5-small has 12 blocks
         print(f"error: --frozen-layers wants a number of blocks from 0 to 11 (got {args.frozen_layers})",
               file=sys.stderr)
@@ -303,7 +309,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
                            max_holdout=args.max_holdout, lr=args.lr, cut=args.cut_negatives, repeat=repeat,
                            distract=args.distractors, swap=args.swap_names, attribute=args.swap_attribute,
                            init=args.init, precision=args.precision, lora_dropout=args.lora_dropout,
-                           frozen_layers=args.frozen_layers, attention_dropout=args.attention_dropout)
+                           frozen_layers=args.frozen_layers, attention_dropout=args.attention_dropout,
+                           keep_spans=args.keep_spans)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
     manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     m = manifest["metrics"]
@@ -443,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init", type=Path, metavar="DIR",
                     help="start from this trained reader's adapter and heads (e.g. rag/models/reader) instead of "
                          "fresh ones: further training on your own questions")
+    tr.add_argument("--keep-spans", type=float, default=0.0, metavar="W",
+                    help="with --init: weight of a loss keeping the span head's answers near the --init "
+                         "reader's while training further (default 0: off)")
     tr.add_argument("--cut-negatives", action="store_true",
                     help="also train on each answer's window with the answer's sentence cut out, as a non-answer")
     tr.add_argument("--swap-names", action="store_true",

@@ -9,7 +9,7 @@ import pytest
 from rag.answer import reader as rd
 from rag.errors import DatasetError
 from rag.eval.evalsets import load, read_squad
-from rag.eval.train_reader import _bf16, examples_from
+from rag.eval.train_reader import _bf16, examples_from, span_kl
 from conftest import ROOT
 
 MINI2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"
@@ -194,11 +194,12 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     c = tmp_path / "c"
     r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), str(MINI2), "--out", str(c),
                         "--max-examples", "24", "--max-holdout", "4", "--init", str(outs[0]),
-                        "--distractors", "--swap-names"],
+                        "--distractors", "--swap-names", "--keep-spans", "1"],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     m = json.loads((c / "manifest.json").read_text())
     assert m["options"]["distract"] and m["options"]["swap"] and not a["options"]["distract"]
+    assert m["options"]["keep_spans"] == 1.0 and a["options"]["keep_spans"] == 0.0
     assert m["options"]["init"]["reader"] == str(outs[0])
     assert m["options"]["init"]["adapter_sha256"] == a["files"]["adapter.safetensors"]
     assert m["files"] != b["files"]  # it did not start from fresh weights
@@ -249,6 +250,25 @@ def test_precision_is_bf16_where_asked_or_where_the_cpu_has_it(monkeypatch):
     assert _bf16("auto") is True
 
 
+def test_span_kl_is_zero_only_for_the_teachers_own_distribution_over_the_passage():
+    import torch
+
+    torch.manual_seed(0)
+    teacher = torch.randn(3, 10)
+    passage = torch.zeros(3, 10, dtype=torch.bool)
+    passage[:, 4:9] = True  # question and special tokens are outside
+    assert span_kl(teacher.clone(), teacher, passage).item() == pytest.approx(0.0, abs=1e-6)
+    outside = teacher.clone()
+    outside[:, :4] += 5.0  # logits where no span may start do not count
+    assert span_kl(outside, teacher, passage).item() == pytest.approx(0.0, abs=1e-6)
+    shifted = teacher.clone()
+    shifted[:, 5] += 2.0  # moving mass inside the passage does
+    assert span_kl(shifted, teacher, passage).item() > 0.01
+    student = torch.randn(3, 10, requires_grad=True)
+    span_kl(student, teacher, passage).backward()  # a loss gradient reaches the student, never outside
+    assert student.grad[:, :4].abs().sum().item() == 0 and student.grad[:, 4:9].abs().sum().item() > 0
+
+
 def test_init_from_a_missing_reader_is_one_clear_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "o"),
                         "--init", str(tmp_path / "nothing")], capture_output=True, text=True, cwd=ROOT, timeout=120)
@@ -290,6 +310,8 @@ def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_pat
     *[("--lora-dropout", bad, f"--lora-dropout wants a probability from 0 up to 1 (got {float(bad)})")
       for bad in ("-0.1", "1", "1.5")],
     ("--attention-dropout", "1", "--attention-dropout wants a probability from 0 up to 1 (got 1.0)"),
+    ("--keep-spans", "-1", "--keep-spans wants a weight of at least 0 (got -1.0)"),
+    ("--keep-spans", "0.5", "--keep-spans keeps the spans of the reader named by --init; name one"),
     *[("--frozen-layers", bad, f"--frozen-layers wants a number of blocks from 0 to 11 (got {bad})")
       for bad in ("-1", "12")],
 ])
