@@ -5,7 +5,7 @@ from rag.answer.forms import contradicts, has_month, has_number, is_money, names
 from rag.answer.question import analyze
 
 
-@pytest.mark.parametrize("question, span, following", [(*case, "")[:3] for case in [
+@pytest.mark.parametrize("question, span", [
     ("ما لون سيارة رودستر التي حجزها ألتمان؟", "50 ألف دولار"),
     ("ما هو لون السيارة؟", "50 ألف دولار"),
     ("في أي شهر من 2026 أغلقت xAI جولة التمويل؟", "20 مليار دولار"),
@@ -18,7 +18,6 @@ from rag.answer.question import analyze
     ("قديش دفع ألتمان؟", "ألتمان"),
     ("في أي عام حجز ألتمان السيارة؟", "سيارة رودستر"),
     ("في أي عام حجز ألتمان السيارة؟", "50 ألف دولار"),  # a year, not a sum of money
-    ("In which year did Altman book the car?", "50 ألف", " دولار، ثم"),
     ("متى أغلقت xAI جولة التمويل؟", "20 مليار دولار"),
     ("من هي المتحدثة باسم البيت الأبيض؟", "عام 2025"),
     ("مين دفع الرسوم؟", "50 ألف دولار"),
@@ -28,9 +27,9 @@ from rag.answer.question import analyze
     ("What month did xAI close the round?", "in 2026"),
     ("كم سعر سهم سبيس إكس في الاكتتاب العام؟", "الشركة للاكتتاب العام (IPO) في منتصف عام 2026"),
     ("كم بلغت رسوم الحجز؟", "يناير 2018"),  # an amount is not a year
-]])
-def test_a_form_the_question_rules_out(question, span, following):
-    assert contradicts(analyze(question), span, following)
+])
+def test_a_form_the_question_rules_out(question, span):
+    assert contradicts(analyze(question), span)
 
 
 @pytest.mark.parametrize("question, span", [
@@ -70,6 +69,7 @@ def test_a_bare_number_before_its_currency_is_a_sum_of_money():
     assert contradicts(age, "50 ألف", " دولار، ثم حاول")
     assert not contradicts(age, "50 ألف")  # nothing after it says what it counts
     assert not contradicts(age, "33", " عامًا")
+    assert contradicts(analyze("In which year did Altman book the car?"), "50 ألف", " دولار، ثم")  # no year either
     assert not contradicts(analyze("كم بلغت رسوم الحجز؟"), "50 ألف", " دولار")
     assert contradicts(analyze("متى حجز ألتمان السيارة؟"), "50 ألف", " دولار")
 

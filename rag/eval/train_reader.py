@@ -119,7 +119,8 @@ class TrainOptions:
     # near the init reader's on every window (KL divergence, as in Hinton et al. 2015, "Distilling
     # the knowledge in a neural network"), so that further training on new negatives moves the
     # decision more than the short answers. v9 (no such loss) answered TyDi's questions with spans
-    # that drifted longer: short F1 0.542 -> 0.532, development-set EM 0.451 -> 0.418.
+    # that drifted longer: short F1 0.542 -> 0.532, development-set EM 0.451 -> 0.418. With weight 1
+    # it kept v5's decisions too, so it is off in `make train` (EVALUATION.md, "Keeping v5's spans").
     keep_spans: float = 0.0
     # "bf16": the encoder's matrix products in bfloat16 (torch autocast), 1.45x the batches/s of
     # fp32 on the 2-core EPYC (0.42 against 0.29 on real batches of 16, EVALUATION.md "Reader v6");
