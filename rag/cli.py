@@ -310,7 +310,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
                            distract=args.distractors, swap=args.swap_names, attribute=args.swap_attribute,
                            init=args.init, precision=args.precision, lora_dropout=args.lora_dropout,
                            frozen_layers=args.frozen_layers, attention_dropout=args.attention_dropout,
-                           keep_spans=args.keep_spans)
+                           keep_spans=args.keep_spans, numpy_masks=args.numpy_masks)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
     manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     m = manifest["metrics"]
@@ -478,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--attention-dropout", type=float, metavar="P",
                     help="dropout on attention probabilities while training (default: the base model's 0.1; "
                          "0 is ~1.25x faster in fp32)")
+    tr.add_argument("--numpy-masks", action="store_true",
+                    help="draw dropout masks with numpy instead of torch: the same dropout, ~1.4x faster with "
+                         "v5's dropout in fp32, but another random draw than without it")
     tr.set_defaults(func=cmd_train_reader)
     ca = sub.add_parser("calibrate", help="fit the calibration layer over a trained reader",
                         description="Ask the held-out articles of the reader's training files through the "
