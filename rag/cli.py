@@ -479,8 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dropout on attention probabilities while training (default: the base model's 0.1; "
                          "0 is ~1.25x faster in fp32)")
     tr.add_argument("--numpy-masks", action="store_true",
-                    help="draw dropout masks with numpy instead of torch: the same dropout, ~1.4x faster with "
-                         "v5's dropout in fp32, but another random draw than without it")
+                    help="draw dropout masks with numpy instead of torch: the same dropout, ~1.2x faster with "
+                         "v5's LoRA dropout in fp32, but another random draw than without it")
     tr.set_defaults(func=cmd_train_reader)
     ca = sub.add_parser("calibrate", help="fit the calibration layer over a trained reader",
                         description="Ask the held-out articles of the reader's training files through the "

@@ -4,8 +4,9 @@ The same dropout (each value kept with probability 1 - p and scaled by 1 / (1 - 
 another random number generator. torch's CPU ``bernoulli_`` draws about 6.5 ns a value on
 the 2-core EPYC (Zen 4), numpy's PCG64 about 1.9: 31 against 9 ms for one mask of 16 x 192 x
 1536. With v5's recipe (LoRA dropout 0.1, the base's 0.1 on hidden states and attention),
-``bernoulli_`` was 32 % of a training step's time (torch profiler), and these masks make a
-step 1.42x as fast: 0.289 -> 0.411 batches/s on the same 12 real batches (EVALUATION.md,
+``bernoulli_`` was 32 % of a training step's time (torch profiler). With these masks the same
+12 real ARCD batches ran at 0.45-0.48 batches/s against 0.28-0.29, and the first 100 batches
+of v5's recipe (`rag train-reader`, its data) at 0.37-0.38 against 0.31, 1.2x (EVALUATION.md,
 "Dropout masks drawn by numpy").
 
 A run with these masks is a different random draw of the same recipe, not the same bytes
@@ -34,8 +35,10 @@ class NumpyDropout(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = torch.from_numpy(self.generator.random(tuple(x.shape), dtype=np.float32) >= self.p)
-        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+        draws = torch.from_numpy(self.generator.random(tuple(x.shape), dtype=np.float32))
+        # in place: 1/(1-p) where kept, 0 where dropped, so the mask costs one product each way
+        mask = draws.ge_(self.p).mul_(1.0 / (1.0 - self.p))
+        return x * mask.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -141,7 +141,7 @@ class TrainOptions:
     frozen_layers: int = 0
     attention_dropout: float | None = None  # None: the base model's own
     # Every dropout mask (LoRA's, the encoder's) drawn by numpy's PCG64 rather than torch's
-    # bernoulli_, which was 32 % of a step with v5's dropout: 1.42x the batches/s (rag/eval/masks.py).
+    # bernoulli_, which was 32 % of a step with v5's dropout: 1.2x the batches/s (rag/eval/masks.py).
     numpy_masks: bool = False
 
 
