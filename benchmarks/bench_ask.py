@@ -22,15 +22,21 @@ def pct(values, p):
     return values[min(len(values) - 1, int(p * len(values)))]
 
 
-def main():
+def dev_set_and_sanad() -> tuple[list[dict], Sanad]:
+    """The development set's rows and a warmed-up Sanad over our articles."""
     root = Path(__file__).resolve().parents[1]
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    args = ap.parse_args()
     rows = [json.loads(x) for x in (root / "eval" / "dev.jsonl").read_text(encoding="utf-8").splitlines() if x]
     sanad = Sanad(Config.load(sources_dir=root / "sources"))
     sanad.ensure_index()
     sanad.warm_up()
+    return rows, sanad
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    rows, sanad = dev_set_and_sanad()
     total, parts = [], {}
     for _ in range(args.rounds):
         for r in rows:

@@ -139,9 +139,15 @@ def build_net(folder: Path, rank: int = 16, alpha: int = 32, dropout: float = 0.
             self.encoder = encoder
             self.answerable = torch.nn.Linear(2 * hidden, 1)
             self.span = torch.nn.Linear(hidden, 2)
+            self.packed = False  # load_net packs the windows of a reader that answers (rag/answer/packing.py)
 
         def forward(self, input_ids, attention_mask):
-            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if self.packed:
+                from .packing import packed_hidden
+
+                h = packed_hidden(self.encoder, input_ids, attention_mask)
+            else:
+                h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             m = attention_mask.unsqueeze(-1).to(h.dtype)
             mean = (h * m).sum(1) / m.sum(1).clamp(min=1)
             logit = self.answerable(torch.cat([h[:, 0], mean], dim=-1)).squeeze(-1)
@@ -371,6 +377,8 @@ def load_net(folder: Path, cache_dir: Path):
     (no adapter overhead per question), and its tokenizer."""
     import torch
 
+    from .packing import use_packing
+
     base = base_folder(cache_dir)
     try:
         net = build_net(base, **read_manifest(folder).get("lora", {}))
@@ -381,6 +389,8 @@ def load_net(folder: Path, cache_dir: Path):
         raise ReaderError(f"cannot load the reader in {folder}: {type(e).__name__}: {e}; "
                           "restore it or retrain with `rag train-reader`") from e
     net.encoder = net.encoder.merge_and_unload()
+    use_packing(net.encoder)  # windows are read without their padding (rag/answer/packing.py)
+    net.packed = True
     net.eval()
     torch.set_grad_enabled(True)  # inference_mode is used per call; leave global state alone
     return net, tokenizer_for(base)
