@@ -40,7 +40,8 @@ lint: install
 #    84 min in all, still not: "Reader v10"; nor with step 2 varied, 88-89 min: "Readers v11a and v11b";
 #    nor v5's settings with the lowest 4 blocks frozen in both steps, 66 min: "Reader v12".
 #    --numpy-masks draws the same dropout 1.2x faster, as another random draw, not yet judged:
-#    "Dropout masks drawn by numpy".)
+#    "Dropout masks drawn by numpy"; --token-buckets, 1.18x more on top, other batches, not yet
+#    judged either: "Batches by token length".)
 # 2. 300 batches more from it with swapped-name negatives, in bf16: about 10 min on a CPU with
 #    bfloat16 instructions (EVALUATION.md, "Reader v9").
 # Then `make calibrate` fits its calibration layer.

@@ -310,7 +310,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
                            distract=args.distractors, swap=args.swap_names, attribute=args.swap_attribute,
                            init=args.init, precision=args.precision, lora_dropout=args.lora_dropout,
                            frozen_layers=args.frozen_layers, attention_dropout=args.attention_dropout,
-                           keep_spans=args.keep_spans, numpy_masks=args.numpy_masks)
+                           keep_spans=args.keep_spans, numpy_masks=args.numpy_masks,
+                           token_buckets=args.token_buckets)
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
     manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     m = manifest["metrics"]
@@ -481,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--numpy-masks", action="store_true",
                     help="draw dropout masks with numpy instead of torch: the same dropout, ~1.2x faster with "
                          "v5's LoRA dropout in fp32, but another random draw than without it")
+    tr.add_argument("--token-buckets", action="store_true",
+                    help="batch examples of alike length in tokens, not characters: less padding (15 %% of "
+                         "the tokens by characters), but other batches than without it")
     tr.set_defaults(func=cmd_train_reader)
     ca = sub.add_parser("calibrate", help="fit the calibration layer over a trained reader",
                         description="Ask the held-out articles of the reader's training files through the "

@@ -85,15 +85,15 @@ def test_the_reader_net_answers_the_same_and_trains_with_every_mask_from_numpy()
 
 
 @pytest.mark.model
-def test_train_reader_with_numpy_masks_is_reproducible_and_says_so(tmp_path):
+def test_train_reader_with_numpy_masks_and_token_buckets_is_reproducible_and_says_so(tmp_path):
     outs = [tmp_path / "a", tmp_path / "b"]
     for out in outs:
         r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(out),
                             "--max-examples", "16", "--max-holdout", "4", "--lora-dropout", "0.1",
-                            "--precision", "fp32", "--numpy-masks"],
+                            "--precision", "fp32", "--numpy-masks", "--token-buckets"],
                            capture_output=True, text=True, cwd=ROOT, timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
     a, b = (json.loads((o / "manifest.json").read_text()) for o in outs)
-    assert a["options"]["numpy_masks"] is True
+    assert a["options"]["numpy_masks"] is True and a["options"]["token_buckets"] is True
     assert a["files"] == b["files"]  # byte-identical adapter and heads
     rd.Reader(outs[0]).check()

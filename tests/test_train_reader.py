@@ -9,7 +9,7 @@ import pytest
 from rag.answer import reader as rd
 from rag.errors import DatasetError
 from rag.eval.evalsets import load, read_squad
-from rag.eval.train_reader import _bf16, examples_from, span_kl
+from rag.eval.train_reader import Example, _batches, _bf16, _token_lengths, examples_from, span_kl
 from conftest import ROOT
 
 MINI2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"
@@ -343,3 +343,33 @@ def test_aaqad_spans_weigh_less_however_the_file_is_named(tmp_path, monkeypatch,
     with pytest.raises(Stop):
         cli.main(["train-reader", "--data", str(MINI), str(aaqad), "--out", str(tmp_path / "r"), *extra])
     assert seen[0].span_weight == {"aaqad-train": want}
+
+
+class WordTokenizer:
+    """A stand-in for the e5 tokenizer: one token per word, plus three for the pair."""
+
+    def __call__(self, questions, windows, truncation=None, max_length=None):
+        return {"input_ids": [[0] * min(max_length, 3 + len(q.split()) + len(w.split()))
+                              for q, w in zip(questions, windows)]}
+
+
+def test_token_buckets_batch_by_tokens_and_keep_every_example_once_an_epoch():
+    import random
+
+    rnd = random.Random(0)
+    # characters and tokens disagree: a few long words, or many short ones, in the same characters
+    examples = [Example(f"q{i}", "سؤال", ("كلمةطويلةجدا " * n if i % 2 else "ب " * (7 * n)).strip(), 0, None, "other")
+                for i, n in enumerate(rnd.choices(range(1, 12), k=400))]
+    examples += examples[:50]  # repeated, as --repeat does
+    length = _token_lengths(WordTokenizer(), examples)
+
+    def padding(batches):
+        tokens = [[length(e) for e in b] for b in batches]
+        return 1 - sum(map(sum, tokens)) / sum(max(t) * len(t) for t in tokens)
+
+    by_chars = _batches(examples, 16, random.Random(13))
+    by_tokens = _batches(examples, 16, random.Random(13), length)
+    for batches in (by_chars, by_tokens):
+        assert sorted(id(e) for b in batches for e in b) == sorted(id(e) for e in examples)
+    assert padding(by_tokens) < 0.05 < padding(by_chars)
+    assert by_tokens == _batches(examples, 16, random.Random(13), length)  # seeded
