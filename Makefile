@@ -43,7 +43,8 @@ lint: install
 #    "Dropout masks drawn by numpy"; --token-buckets, 1.18x more on top, other batches, not yet
 #    judged either: "Batches by token length".)
 # 2. 300 batches more from it with swapped-name negatives, in bf16: about 10 min on a CPU with
-#    bfloat16 instructions (EVALUATION.md, "Reader v9").
+#    bfloat16 instructions (EVALUATION.md, "Reader v9"); hours on one without them, where bf16 is
+#    emulated (under 0.03 batches/s on a Zen 3 EPYC, against 0.43 in fp32; "Batches by token length").
 # Then `make calibrate` fits its calibration layer.
 # make train DATA="my-squad.json other.json" OUT=my-reader  (one training; then SANAD_READER=my-reader)
 DATA ?=

@@ -9,7 +9,8 @@ import pytest
 from rag.answer import reader as rd
 from rag.errors import DatasetError
 from rag.eval.evalsets import load, read_squad
-from rag.eval.train_reader import Example, _batches, _bf16, _token_lengths, examples_from, span_kl
+from rag.eval.train_reader import (EMULATED_BF16, Example, _batches, _bf16, _precision_lines, _token_lengths,
+                                   examples_from, span_kl)
 from conftest import ROOT
 
 MINI2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"
@@ -246,8 +247,11 @@ def test_precision_is_bf16_where_asked_or_where_the_cpu_has_it(monkeypatch):
         _bf16("fp16")
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
     assert _bf16("auto") is False  # emulated bfloat16 would be slower than fp32
+    assert _precision_lines(True) == ["training in bf16", EMULATED_BF16]  # forced, and emulated: warned
+    assert _precision_lines(False) == ["training in fp32"]
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     assert _bf16("auto") is True
+    assert _precision_lines(True) == ["training in bf16"]
 
 
 def test_span_kl_is_zero_only_for_the_teachers_own_distribution_over_the_passage():
