@@ -469,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="use a file's examples N times an epoch (e.g. arcd-train=3: a small clean set weighs more)")
     tr.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                     help="arithmetic of training: bf16 is ~1.5x faster where the CPU has bfloat16 instructions; "
-                         "auto (default) uses it there and fp32 elsewhere")
+                         "auto (default) uses it there and fp32 elsewhere (where bf16 is emulated, >10x slower)")
     tr.add_argument("--lora-dropout", type=float, default=0.0, metavar="P",
                     help="dropout on the LoRA adapters' inputs (default 0: drawing its masks took about a quarter "
                          "of training's time; the encoder's own dropout stays)")
