@@ -39,9 +39,10 @@ lint: install
 #    there but made a reader that was not shipped: EVALUATION.md, "Reader v6"; with step 2 on top,
 #    84 min in all, still not: "Reader v10"; nor with step 2 varied, 88-89 min: "Readers v11a and v11b";
 #    nor v5's settings with the lowest 4 blocks frozen in both steps, 66 min: "Reader v12".
-#    --numpy-masks draws the same dropout 1.2x faster, as another random draw, not yet judged:
-#    "Dropout masks drawn by numpy"; --token-buckets, 1.18x more on top, other batches, not yet
-#    judged either: "Batches by token length".)
+#    --numpy-masks draws the same dropout 1.2x faster, as another random draw ("Dropout masks
+#    drawn by numpy"); --token-buckets, 1.18x more on top, other batches ("Batches by token
+#    length"). Both steps with both, step 2 in fp32, took 90 min on a Zen 3 EPYC without bf16 but
+#    lost to v9 on TyDi's refusals: "Reader v14".)
 # 2. 300 batches more from it with swapped-name negatives, in bf16: about 10 min on a CPU with
 #    bfloat16 instructions (EVALUATION.md, "Reader v9"); hours on one without them, where bf16 is
 #    emulated (under 0.03 batches/s on a Zen 3 EPYC, against 0.43 in fp32; "Batches by token length").
