@@ -46,14 +46,17 @@ lint: install
 # 2. 300 batches more from it with swapped-name negatives, in bf16: about 10 min on a CPU with
 #    bfloat16 instructions (EVALUATION.md, "Reader v9"); hours on one without them, where bf16 is
 #    emulated (under 0.03 batches/s on a Zen 3 EPYC, against 0.43 in fp32; "Batches by token length").
+#    There, `make train V9_PRECISION=fp32` took 17 min for this step; its reader matched v9 at equal
+#    false refusals but calibrated to a stricter point (MLQA false refusals +0.025): "Reader v15".
 # Then `make calibrate` fits its calibration layer.
 # make train DATA="my-squad.json other.json" OUT=my-reader  (one training; then SANAD_READER=my-reader)
 DATA ?=
 OUT  ?= rag/models/reader
 V5_OUT ?= rag/models/reader-v5
+V9_PRECISION ?= bf16
 V5_TRAINING = --cut-negatives --repeat arcd-train=3 --epochs 1.4 --precision fp32 --lora-dropout 0.1
 V9_TRAINING = --init $(V5_OUT) --cut-negatives --swap-names --repeat arcd-train=3 --epochs 1.0 \
-	--max-examples 4800 --lr 1e-4 --precision bf16 --lora-dropout 0
+	--max-examples 4800 --lr 1e-4 --precision $(V9_PRECISION) --lora-dropout 0
 train: install
 ifneq ($(DATA),)
 	$(VENV)/bin/rag train-reader --data $(DATA) --out $(OUT)
