@@ -439,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="SQuAD-format training files (default: ARCD train and AAQAD train from ../shared/datasets)")
     tr.add_argument("--out", default="rag/models/reader", metavar="DIR",
                     help="where the reader goes (default: rag/models/reader, the one Sanad uses)")
-    tr.add_argument("--seed", type=int, default=13)
+    tr.add_argument("--seed", type=int, default=13,
+                    help="seeds the run's draws and chooses the held-out articles (default 13); with --init, "
+                         "the articles its reader held out stay held out")
     tr.add_argument("--epochs", type=float, default=1.0)
     tr.add_argument("--batch-size", type=int, default=16)
     tr.add_argument("--lr", type=float, default=3e-4, help="LoRA learning rate (the heads learn at 3x)")
@@ -498,8 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--reader", default="rag/models/reader", metavar="DIR",
                     help="the reader folder (default: rag/models/reader)")
     ca.add_argument("--seed", type=int, default=None,
-                    help="the training seed, which chose the held-out articles (default: the reader's own, "
-                         "from its manifest)")
+                    help="the seed that chose the reader's held-out articles (default: its manifest's "
+                         "held_out_seed, or its seed where that is not recorded)")
     ca.add_argument("--max-questions", type=int, default=400, metavar="N", help="questions per file")
     ca.add_argument("--every-article", action="store_true",
                     help="after the held-out articles, also ask the ones the reader was trained on")

@@ -245,3 +245,6 @@ def test_calibrate_holds_out_the_articles_the_reader_held_out(tmp_path):
     (tmp_path / "manifest.json").write_text('{"seed": 14}')
     assert _trained_seed(tmp_path) == 14
     assert _trained_seed(tmp_path / "missing") == 13  # the loader reports a missing reader itself
+    # trained on with --init and another seed: the init's held-out articles, recorded apart
+    (tmp_path / "manifest.json").write_text('{"seed": 14, "held_out_seed": 13}')
+    assert _trained_seed(tmp_path) == 13

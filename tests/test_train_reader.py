@@ -10,7 +10,7 @@ from rag.answer import reader as rd
 from rag.errors import DatasetError
 from rag.eval.evalsets import load, read_squad
 from rag.eval.train_reader import (EMULATED_BF16, Example, _batches, _bf16, _precision_lines, _token_lengths,
-                                   examples_from, span_kl)
+                                   examples_from, span_kl, trained_seed)
 from conftest import ROOT
 
 MINI2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"
@@ -151,6 +151,17 @@ def test_unanswerable_questions_give_near_miss_negatives_and_a_holdout_is_kept()
     assert examples_from(MINI2, seed=13)[0] == examples
 
 
+def test_a_held_out_seed_keeps_its_articles_out_whatever_the_seed_draws():
+    """Training on from a reader (--init) with another --seed keeps the init's
+    held-out articles: its own would include articles the init learned."""
+    own = {h.qid for h in examples_from(MINI, seed=13)[1]}
+    other = {h.qid for h in examples_from(MINI, seed=14)[1]}
+    assert own and other and own != other  # the two seeds split this file differently
+    examples, held = examples_from(MINI, seed=14, held_seed=13)
+    assert {h.qid for h in held} == own
+    assert not {e.qid for e in examples} & own
+
+
 @pytest.mark.parametrize("doc, where", [
     ({"data": [{"title": "x", "paragraphs": [{"context": "نص", "qas": [{"id": "1"}]}]}]},
      "data[0].paragraphs[0].qas[0]"),
@@ -183,7 +194,7 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     a, b = (json.loads((o / "manifest.json").read_text()) for o in outs)
     assert a["files"] == b["files"]  # same data and seed: the same adapter and heads, byte for byte
     assert a["options"]["precision"] == ("bf16" if _bf16("auto") else "fp32")  # what the run used
-    assert a["base_model"] == rd.BASE_MODEL and a["seed"] == 13 and {d["file"] for d in a["data"]} == {
+    assert a["base_model"] == rd.BASE_MODEL and a["seed"] == a["held_out_seed"] == 13 and {d["file"] for d in a["data"]} == {
         "mini-squad.json", "mini-squad2.json"}
     assert (outs[0] / "settings.json").is_file() and not (outs[0] / "checkpoint.pt").exists()
     reader = rd.Reader(outs[0])
@@ -191,14 +202,17 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     (reading,) = reader.read("متى تأسست القاهرة؟", ["تأسست المدينة عام 969 على يد الفاطميين."])
     assert 0 <= reading.p_answer <= 1 and 0 <= reading.start <= reading.end
 
-    # --init: the same data and seed, started from reader "a" instead of fresh weights
+    # --init: the same data, another seed, started from reader "a" instead of fresh weights
     c = tmp_path / "c"
     r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), str(MINI2), "--out", str(c),
-                        "--max-examples", "24", "--max-holdout", "4", "--init", str(outs[0]),
+                        "--max-examples", "24", "--max-holdout", "4", "--init", str(outs[0]), "--seed", "14",
                         "--distractors", "--swap-names", "--keep-spans", "1"],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     m = json.loads((c / "manifest.json").read_text())
+    assert (m["seed"], m["held_out_seed"]) == (14, 13)  # "a"'s held-out articles stay held out
+    assert f"the articles {outs[0]} held out (seed 13)" in r.stderr  # the log, beside the progress
+    assert trained_seed(c) == 13  # so `rag calibrate` holds out the same ones
     assert m["options"]["distract"] and m["options"]["swap"] and not a["options"]["distract"]
     assert m["options"]["keep_spans"] == 1.0 and a["options"]["keep_spans"] == 0.0
     assert m["options"]["init"]["reader"] == str(outs[0])
@@ -279,6 +293,24 @@ def test_init_from_a_missing_reader_is_one_clear_line(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"error: cannot train from --init {tmp_path / 'nothing'}: ")
     assert "SANAD_READER" not in r.stderr  # advice for answering, not for training
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.model
+def test_init_from_a_reader_without_a_seed_is_one_clear_line(tmp_path):
+    """Without its seed, the articles a reader held out are unknown: training on
+    from it could measure it on what it learned."""
+    import shutil
+    init = tmp_path / "r"
+    shutil.copytree(ROOT / "rag" / "models" / "reader", init)
+    manifest = json.loads((init / "manifest.json").read_text())
+    del manifest["seed"]
+    (init / "manifest.json").write_text(json.dumps(manifest))
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), "--out", str(tmp_path / "o"),
+                        "--init", str(init)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr == f"error: cannot train from --init {init}: its manifest records no seed, so the articles " \
+                       "it held out are unknown; pass a folder `rag train-reader --out` wrote\n"
     assert not (tmp_path / "o").exists()
 
 

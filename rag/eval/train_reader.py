@@ -46,7 +46,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -173,13 +173,14 @@ def _locate(context: str, text: str, start: int) -> tuple[int, int] | None:
 
 
 def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Progress | None = None,
-                  cut: bool = False, distract: bool = False, swap: bool = False, attribute: bool = False
-                  ) -> tuple[list[Example], list[HeldQuestion]]:
-    """Training examples and held-out questions of one SQuAD file."""
+                  cut: bool = False, distract: bool = False, swap: bool = False, attribute: bool = False,
+                  held_seed: int | None = None) -> tuple[list[Example], list[HeldQuestion]]:
+    """Training examples and held-out questions of one SQuAD file. ``held_seed``
+    chooses the held-out articles (default: ``seed``, which draws the rest)."""
     paragraphs = read_squad(path)
     rnd = random.Random(f"{seed}-{path.name}")
     titles = sorted({p.article for p in paragraphs})
-    held = {t for t in titles if held_out(t, seed)}
+    held = {t for t in titles if held_out(t, seed if held_seed is None else held_seed)}
     art_of = {t: i for i, t in enumerate(titles)}
     windows: list[_Window] = []
     per_para: list[list[int]] = []
@@ -434,6 +435,11 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
 
     progress = progress or (lambda stage, done, total: None)
     start_from = _checked_init(options) if options.init else None  # before any data or model work
+    # Training on from a reader keeps the articles it held out, whatever --seed draws: with another
+    # split it would be measured, and then calibrated, on articles it has already learned.
+    held_seed = manifest_held_out_seed(start_from.manifest) if start_from else options.seed
+    if held_seed != options.seed:
+        log(f"held out: the articles {options.init} held out (seed {held_seed}); seed {options.seed} draws the rest")
     random.seed(options.seed)
     np.random.seed(options.seed)
     torch.manual_seed(options.seed)
@@ -448,7 +454,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         path = Path(path)
         ex, ho = examples_from(path, options.seed, options.span_weight.get(path.stem, 1.0), progress,
                                cut=options.cut, distract=options.distract, swap=options.swap,
-                               attribute=options.attribute)
+                               attribute=options.attribute, held_seed=held_seed)
         log(f"{path.name}: {len(ex)} training examples, {len(ho)} held-out questions")
         examples += ex * max(1, int(options.repeat.get(path.stem, 1)))
         held += ho
@@ -571,6 +577,7 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
         "max_window_chars": rd.MAX_WINDOW_CHARS,
         "threshold": threshold,
         "seed": options.seed,
+        "held_out_seed": held_seed,
         "data": files,
         "examples": counts,
         "options": {"epochs": options.epochs, "batch_size": options.batch_size, "lr": options.lr,
@@ -612,6 +619,11 @@ def _checked_init(options: TrainOptions) -> "rd.Reader":
     if lora.get("frozen_layers", 0) != options.frozen_layers:
         raise ReaderError(f"the reader in {reader.folder} has {lora.get('frozen_layers', 0)} frozen layers; "
                           f"training from it needs the same (--frozen-layers {lora.get('frozen_layers', 0)})")
+    try:
+        manifest_held_out_seed(reader.manifest)
+    except (KeyError, TypeError, ValueError):
+        raise ReaderError(f"cannot train from --init {reader.folder}: its manifest records no seed, so the "
+                          "articles it held out are unknown; pass a folder `rag train-reader --out` wrote") from None
     return reader
 
 
@@ -759,7 +771,7 @@ class CalibrateOptions:
     data: tuple[Path, ...]  # the files the reader was trained on (their held-out articles are used)
     reader: Path  # the reader folder; its settings.json gains the calibration
     work_dir: Path  # index and sources of the held-out articles
-    # must be the training seed (it chooses the held-out articles); None: the reader's own (``trained_seed``)
+    # must be the seed that chose the reader's held-out articles; None: the reader's own (``trained_seed``)
     seed: int | None = None
     max_questions: int = 400  # per file
     folds: int = 5
@@ -935,12 +947,19 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
     return decisions, files
 
 
+def manifest_held_out_seed(manifest: Mapping) -> int:
+    """The seed that chose a reader's held-out articles: its own seed, or
+    (trained on with ``--init``) its init's, which manifests before
+    ``held_out_seed`` did not record apart."""
+    return int(manifest.get("held_out_seed", manifest["seed"]))
+
+
 def trained_seed(reader: Path, default: int = 13) -> int:
-    """The seed a reader was trained with (its manifest's): calibrating with
-    another would treat articles it trained on as held out."""
+    """The seed that chose a reader's held-out articles (its manifest's):
+    calibrating with another would treat articles it trained on as held out."""
     try:
-        return int(json.loads((Path(reader) / "manifest.json").read_text(encoding="utf-8"))["seed"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return manifest_held_out_seed(json.loads((Path(reader) / "manifest.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return default  # a missing or damaged reader is reported when it is loaded
 
 
