@@ -194,8 +194,8 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     a, b = (json.loads((o / "manifest.json").read_text()) for o in outs)
     assert a["files"] == b["files"]  # same data and seed: the same adapter and heads, byte for byte
     assert a["options"]["precision"] == ("bf16" if _bf16("auto") else "fp32")  # what the run used
-    assert a["base_model"] == rd.BASE_MODEL and a["seed"] == a["held_out_seed"] == 13 and {d["file"] for d in a["data"]} == {
-        "mini-squad.json", "mini-squad2.json"}
+    assert a["base_model"] == rd.BASE_MODEL and a["seed"] == a["held_out_seed"] == 13
+    assert {d["file"] for d in a["data"]} == {"mini-squad.json", "mini-squad2.json"}
     assert (outs[0] / "settings.json").is_file() and not (outs[0] / "checkpoint.pt").exists()
     reader = rd.Reader(outs[0])
     reader.check()
