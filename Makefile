@@ -42,12 +42,14 @@ lint: install
 #    --numpy-masks draws the same dropout 1.2x faster, as another random draw ("Dropout masks
 #    drawn by numpy"); --token-buckets, 1.18x more on top, other batches ("Batches by token
 #    length"). Both steps with both, step 2 in fp32, took 90 min on a Zen 3 EPYC without bf16 but
-#    lost to v9 on TyDi's refusals: "Reader v14".)
+#    lost to v9 on TyDi's refusals at equal false refusals (2.7 points at <= 0.07, 1.8 beyond what
+#    two draws of step 2 differ by: "Reader v16") and on MLQA's false refusals: "Reader v14".)
 # 2. 300 batches more from it with swapped-name negatives, in bf16: about 10 min on a CPU with
 #    bfloat16 instructions (EVALUATION.md, "Reader v9"); hours on one without them, where bf16 is
 #    emulated (under 0.03 batches/s on a Zen 3 EPYC, against 0.43 in fp32; "Batches by token length").
 #    There, `make train V9_PRECISION=fp32` took 17 min for this step; its reader matched v9 at equal
-#    false refusals but calibrated to a stricter point (MLQA false refusals +0.025): "Reader v15".
+#    false refusals on ARCD and TyDi (0.6 points below on MLQA's curve) but calibrated to a stricter
+#    point (MLQA false refusals +0.025): "Reader v15".
 # Then `make calibrate` fits its calibration layer.
 # make train DATA="my-squad.json other.json" OUT=my-reader  (one training; then SANAD_READER=my-reader)
 DATA ?=
