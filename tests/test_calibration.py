@@ -60,6 +60,31 @@ def test_choose_threshold_balances_the_two_rates():
     assert 0.6 < t <= 0.7 and answered == 1.0 and refused == 1.0
 
 
+def test_with_groups_the_threshold_is_the_middle_of_a_flat_top():
+    # every threshold in (0.25, 0.55] separates the two classes: the argmax is the tie nearest 0.5,
+    # the rule with groups the middle of the tie (a bootstrap cannot widen a perfect score's error)
+    scores = [0.55 + 0.45 * i / 99 for i in range(100)] + [0.25 * i / 99 for i in range(100)]
+    labels = [1] * 100 + [0] * 100
+    groups = [f"a{i % 20}" for i in range(200)]
+    assert cal.choose_threshold(scores, labels)[0] == 0.5
+    t, answered, refused = cal.choose_threshold(scores, labels, groups)
+    assert t == 0.405 and answered == 1.0 and refused == 1.0  # grid points 0.26 to 0.55
+
+
+def test_with_groups_the_threshold_stays_near_the_best_of_a_peaked_curve():
+    rnd = random.Random(3)
+    scores = [min(1.0, max(0.0, rnd.gauss(0.65, 0.1))) for _ in range(2000)] + \
+             [min(1.0, max(0.0, rnd.gauss(0.35, 0.1))) for _ in range(2000)]
+    labels = [1] * 2000 + [0] * 2000
+    groups = [f"a{i % 200}" for i in range(4000)]
+    best = cal.choose_threshold(scores, labels)[0]
+    t, answered, refused = cal.choose_threshold(scores, labels, groups, seed=5)
+    assert abs(t - best) <= 0.05 and abs(t - 0.5) <= 0.05
+    assert answered == sum(s >= t for s in scores[:2000]) / 2000 and refused == sum(s < t for s in scores[2000:]) / 2000
+    # the within-one-error band is measured, so a seed moves it little
+    assert abs(cal.choose_threshold(scores, labels, groups, seed=6)[0] - t) <= 0.03
+
+
 def test_calibration_travels_in_settings_json(tmp_path):
     c = replace(cal.fit(*synthetic()), threshold=0.42)
     AnswerSettings(reader_threshold=0.56, calibration=c).save(tmp_path)
@@ -188,6 +213,8 @@ def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
     assert isinstance(back.calibration, cal.Trees) and back.calibration.threshold == summary["threshold"]
     assert back.reader_threshold == 0.56  # the rest of the settings is kept
     assert summary["balanced_accuracy"] > 0.7 and json.loads((reader / "manifest.json").read_text())["calibration"]
+    assert summary["threshold_rule"].startswith("middle of the thresholds within one bootstrap standard error")
+    assert 0 < summary["best_threshold"] < 1 and 0 < summary["reader_alone"]["threshold"] < 1
     assert back.passage_title is False and summary["passage_title"] is False  # decisions from before titles
     # decisions collected on an index with passage titles give settings that say so
     lines = [json.loads(line) for line in decisions.read_text().splitlines()]

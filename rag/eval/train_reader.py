@@ -62,6 +62,9 @@ from ..text import normalize, tokenize
 NEAR_MISSES = "-near-misses"  # the decisions of a file's near misses are filed under its name plus this
 HOLDOUT = 10  # one article in ten is held out
 OTHER_DEPTH = 4  # windows of other articles that stand in for "the article is absent"
+# how `rag calibrate` sets the threshold, as its summary records it
+THRESHOLD_RULE = ("middle of the thresholds within one bootstrap standard error (by article) "
+                  "of the best balanced accuracy")
 Progress = Callable[[str, int, int], None]
 
 
@@ -967,8 +970,9 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
               log: Callable[[str], None] = print) -> dict:
     """Fit the calibration layer (rag/answer/calibration.py) on decisions about the
     training files (``collect_decisions``, or a saved ``decisions.jsonl``):
-    trees or a logistic regression, with the threshold that maximizes
-    balanced accuracy on out-of-fold scores (folds by article). Writes it
+    trees or a logistic regression, with the threshold chosen on out-of-fold
+    scores (folds by article): the middle of the thresholds within one
+    standard error of the best balanced accuracy (``calibration.choose_threshold``). Writes it
     into the reader's settings.json and its summary into the manifest;
     returns the summary."""
     from ..answer import calibration as cal
@@ -1001,16 +1005,19 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
                  else (lambda r, y: cal.fit(r, y, names)))
     log(f"fitting on {len(rows)} decisions ({sum(labels)} to answer), {options.folds} folds by article")
     scores = cal.out_of_fold(rows, labels, groups, fit_model, options.folds)
-    threshold, answered, refused = cal.choose_threshold(scores, labels)
+    threshold, answered, refused = cal.choose_threshold(scores, labels, groups, seed=seed)
+    top = cal.choose_threshold(scores, labels)[0]  # the curve's own best, recorded beside it
     fitted = replace(fit_model(rows, labels), threshold=threshold)
     # the reader alone, for comparison: its best window's probability (p1 is stored as a logit)
-    base_t, base_answered, base_refused = cal.choose_threshold([1 / (1 + math.exp(-r["p1"])) for r in rows], labels)
+    base_t, base_answered, base_refused = cal.choose_threshold([1 / (1 + math.exp(-r["p1"])) for r in rows], labels,
+                                                               groups, seed=seed)
     AnswerSettings.from_json({**settings.to_json(), "calibration": fitted.to_json(),
                               "passage_title": fitted_titled}).save(options.reader)
     left_out = {"without": sorted(options.without)} if options.without else {}
     summary = {"kind": options.kind, "files": files, **left_out, "passage_title": fitted_titled,
                "examples": len(rows), "should_answer": sum(labels),
-               "threshold": threshold, "answered": round(answered, 4), "refused": round(refused, 4),
+               "threshold": threshold, "threshold_rule": THRESHOLD_RULE, "best_threshold": top,
+               "answered": round(answered, 4), "refused": round(refused, 4),
                "balanced_accuracy": round((answered + refused) / 2, 4), "scores": "out of fold, by article",
                "reader_alone": {"threshold": base_t, "answered": round(base_answered, 4),
                                 "refused": round(base_refused, 4),
