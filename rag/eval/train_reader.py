@@ -737,6 +737,8 @@ def evaluate_heldout(net, tok, held: Sequence[HeldQuestion], progress: Progress 
 
     The threshold maximizes balanced accuracy (mean of answer rate and refusal
     rate); returns the metrics at it."""
+    from ..answer.calibration import choose_threshold
+
     progress = progress or (lambda stage, done, total: None)
     pos, neg, spans = [], [], []
     for n, q in enumerate(held):
@@ -752,15 +754,9 @@ def evaluate_heldout(net, tok, held: Sequence[HeldQuestion], progress: Progress 
         else:
             neg.append(own[best].p_answer)
         progress("held-out", n + 1, len(held))
-    grid = sorted(set(np.round(np.linspace(0.02, 0.98, 97), 2).tolist()))
-
-    def at(t):
-        answered = sum(p >= t for p in pos) / max(1, len(pos))
-        refused = sum(p < t for p in neg) / max(1, len(neg))
-        return answered, refused
-
-    threshold = max(grid, key=lambda t: (sum(at(t)) / 2, -abs(t - 0.5)))
-    answered, refused = at(threshold)
+    # the curve's own best: the held-out questions are not grouped by article here (the
+    # calibrated threshold, which decides once `rag calibrate` has run, is; see calibrate)
+    threshold, answered, refused = choose_threshold(pos + neg, [1] * len(pos) + [0] * len(neg))
     metrics = {"held_out_questions": len(held), "answerable": len(pos), "should_refuse": len(neg),
                "answered": round(answered, 4), "refused": round(refused, 4),
                "balanced_accuracy": round((answered + refused) / 2, 4),
