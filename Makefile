@@ -44,18 +44,18 @@ lint: install
 #    length"). Both steps with both, step 2 in fp32, took 90 min on a Zen 3 EPYC without bf16 but
 #    lost to v9 on TyDi's refusals at equal false refusals (2.7 points at <= 0.07, 1.8 beyond what
 #    two draws of step 2 differ by: "Reader v16") and on MLQA's false refusals: "Reader v14".)
-# 2. 300 batches more from it with swapped-name negatives, in bf16: about 10 min on a CPU with
-#    bfloat16 instructions (EVALUATION.md, "Reader v9"); hours on one without them, where bf16 is
-#    emulated (under 0.03 batches/s on a Zen 3 EPYC, against 0.43 in fp32; "Batches by token length").
-#    There, `make train V9_PRECISION=fp32` took 17 min for this step; its reader matched v9 at equal
-#    false refusals on ARCD and TyDi (0.6 points below on MLQA's curve) but calibrated to a stricter
-#    point (MLQA false refusals +0.025): "Reader v15".
+# 2. 300 batches more from it with swapped-name negatives, in bf16 where the CPU has bfloat16
+#    instructions: about 10 min there (EVALUATION.md, "Reader v9"). Elsewhere bf16 is emulated and
+#    takes hours (under 0.03 batches/s on a Zen 3 EPYC, against 0.43 in fp32; "Batches by token
+#    length"), so V9_PRECISION=auto runs the step in fp32 there: 17 min on that EPYC. Two fp32 draws
+#    (v15, v16) were 1.5 points below v9 at worst and up to 1.7 above at equal false refusals, within
+#    what two draws differ by ("Reader v15", "Reader v16"). V9_PRECISION=bf16 forces v9's recipe.
 # Then `make calibrate` fits its calibration layer.
 # make train DATA="my-squad.json other.json" OUT=my-reader  (one training; then SANAD_READER=my-reader)
 DATA ?=
 OUT  ?= rag/models/reader
 V5_OUT ?= rag/models/reader-v5
-V9_PRECISION ?= bf16
+V9_PRECISION ?= auto
 V5_TRAINING = --cut-negatives --repeat arcd-train=3 --epochs 1.4 --precision fp32 --lora-dropout 0.1
 V9_TRAINING = --init $(V5_OUT) --cut-negatives --swap-names --repeat arcd-train=3 --epochs 1.0 \
 	--max-examples 4800 --lr 1e-4 --precision $(V9_PRECISION) --lora-dropout 0
