@@ -340,7 +340,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     s = calibrate(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     r = s["reader_alone"]
-    print(f"calibrated on {s['examples']} decisions: answered {s['answered']}, refused {s['refused']} "
+    print(f"calibrated on {s['examples']} decisions: threshold {s['threshold']} (the curve's best "
+          f"{s['best_threshold']}), answered {s['answered']}, refused {s['refused']} "
           f"(balanced accuracy {s['balanced_accuracy']}; the reader alone {r['balanced_accuracy']})")
     print(f"settings: {Path(args.reader) / 'settings.json'}")
     return 0

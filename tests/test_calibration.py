@@ -231,6 +231,16 @@ def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
                   log=lambda line: None)
 
 
+def test_rag_calibrate_prints_the_threshold_and_the_curves_best(tmp_path, capsys):
+    from rag.cli import main
+
+    _, decisions, reader = saved_decisions(tmp_path, AnswerSettings())
+    assert main(["calibrate", "--reader", str(reader), "--decisions", str(decisions), "--work", str(tmp_path)]) == 0
+    summary = json.loads((reader / "manifest.json").read_text())["calibration"]
+    assert (f"threshold {summary['threshold']} (the curve's best {summary['best_threshold']})"
+            in capsys.readouterr().out)
+
+
 def test_calibrate_can_leave_features_out(tmp_path):
     from rag.errors import DatasetError
     from rag.eval.train_reader import CalibrateOptions, calibrate
