@@ -325,7 +325,8 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .eval.train_reader import CalibrateOptions, calibrate
 
-    data = _training_files(args)
+    # a refit from saved decisions reads no training file, so it needs none on this machine
+    data = _training_files(args) if not args.decisions else tuple(args.data or ())
     if data is None:
         return EXIT_USER_ERROR
     work = args.work or Config.load().cache_dir / "calibrate"
