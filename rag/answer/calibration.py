@@ -251,9 +251,12 @@ def out_of_fold(rows: Sequence[Mapping[str, float]], labels: Sequence[int], grou
 
 
 GRID = tuple(round(float(v), 2) for v in np.linspace(0.02, 0.98, 97))  # the thresholds tried
+# ``choose_threshold``'s rule with groups, as `rag calibrate`'s summary records it
+THRESHOLD_RULE = ("middle of the thresholds within one bootstrap standard error (by article) "
+                  "of the best balanced accuracy")
 
 
-def balanced_curve(scores: Sequence[float], labels: Sequence[int]) -> np.ndarray:
+def balanced_curve(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> np.ndarray:
     """Balanced accuracy (mean of the answer rate on answerable decisions and
     the refusal rate on the rest) at each threshold of ``GRID``."""
     s = np.asarray(scores, dtype=float)
@@ -284,7 +287,8 @@ def choose_threshold(scores: Sequence[float], labels: Sequence[int], groups: Seq
     and 0.41), where this rule puts them at 0.49 and 0.485 (EVALUATION.md, "A
     threshold from the flat top of the curve"). The one-standard-error rule
     is CART's (Breiman et al. 1984; Hastie et al., ESL 7.10)."""
-    curve = balanced_curve(scores, labels)
+    s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=bool)
+    curve = balanced_curve(s, y)
     i0 = lo = hi = _best(curve)
     if groups is not None:
         members: dict[str, list[int]] = {}
@@ -292,7 +296,6 @@ def choose_threshold(scores: Sequence[float], labels: Sequence[int], groups: Seq
             members.setdefault(g, []).append(i)
         names = sorted(members)
         rng = np.random.default_rng(seed)
-        s, y = np.asarray(scores, dtype=float), np.asarray(labels, dtype=int)
         draws = []
         for _ in range(rounds):
             pick = np.concatenate([members[names[k]] for k in rng.integers(len(names), size=len(names))])
@@ -303,7 +306,5 @@ def choose_threshold(scores: Sequence[float], labels: Sequence[int], groups: Seq
         while hi < len(GRID) - 1 and curve[hi + 1] >= floor:
             hi += 1
     best = round((GRID[lo] + GRID[hi]) / 2, 3)
-    pos = [v for v, y_ in zip(scores, labels) if y_]
-    neg = [v for v, y_ in zip(scores, labels) if not y_]
-    answered = sum(v >= best for v in pos) / max(1, len(pos))
-    return best, float(answered), float(sum(v < best for v in neg) / max(1, len(neg)))
+    pos, neg = s[y], s[~y]
+    return best, float((pos >= best).mean()) if len(pos) else 0.0, float((neg < best).mean()) if len(neg) else 0.0

@@ -62,9 +62,6 @@ from ..text import normalize, tokenize
 NEAR_MISSES = "-near-misses"  # the decisions of a file's near misses are filed under its name plus this
 HOLDOUT = 10  # one article in ten is held out
 OTHER_DEPTH = 4  # windows of other articles that stand in for "the article is absent"
-# how `rag calibrate` sets the threshold, as its summary records it
-THRESHOLD_RULE = ("middle of the thresholds within one bootstrap standard error (by article) "
-                  "of the best balanced accuracy")
 Progress = Callable[[str, int, int], None]
 
 
@@ -1012,7 +1009,7 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     left_out = {"without": sorted(options.without)} if options.without else {}
     summary = {"kind": options.kind, "files": files, **left_out, "passage_title": fitted_titled,
                "examples": len(rows), "should_answer": sum(labels),
-               "threshold": threshold, "threshold_rule": THRESHOLD_RULE, "best_threshold": top,
+               "threshold": threshold, "threshold_rule": cal.THRESHOLD_RULE, "best_threshold": top,
                "answered": round(answered, 4), "refused": round(refused, 4),
                "balanced_accuracy": round((answered + refused) / 2, 4), "scores": "out of fold, by article",
                "reader_alone": {"threshold": base_t, "answered": round(base_answered, 4),
