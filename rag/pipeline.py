@@ -382,6 +382,8 @@ class Sanad:
         if found is None:
             return self._stop(q, question, d.UNCLEAR, t0)
         query, terms, vector, hits = found
+        if q.follow_up and turns:
+            q = replace(q, context=turns[-1])  # a short answer must add to what the conversation named
         evidence = gather(table, q, terms, vector, [h.position for h in hits[: settings.chunks]],
                           k_dense=settings.dense_sentences)
         t3 = time.perf_counter()

@@ -276,6 +276,8 @@ def test_a_follow_up_reads_the_turn_before_it_as_the_articles_write_it(fake_sana
     # a question that is not a follow-up leaves the earlier turn alone
     alone = fake_sanad.run("من يرأس شركة اوبن اي اي؟", history=["ليش تأخرت الرودستر؟"])
     assert alone.query == "من يرأس شركة OpenAI؟"
+    # what the earlier turn named travels with the follow-up, so its short answer must add to it
+    assert spelled.question.context == "من يرأس شركة OpenAI؟" and alone.question.context == ""
 
 
 def test_dialect_question_words_reach_the_reader_as_msa_and_the_answer_keeps_them(fake_sanad):

@@ -40,6 +40,8 @@ NOT_SUPPORTED = "not_supported"  # read, and no passage answers it
 REASONS = (ANSWERED, EMPTY, NOT_A_QUESTION, UNCLEAR, NO_EVIDENCE, NOT_SUPPORTED)
 # Questions that want a sentence, not a phrase: no short answer (issue 10).
 SENTENCE_KINDS = ("reason", "manner")
+# Questions that want a name, a place, a date or an amount: a short answer of theirs must say one.
+NAMED_KINDS = ("person", "place", "time", "quantity")
 
 
 @dataclass(frozen=True)
@@ -176,12 +178,19 @@ def of_form(question: Question, text: str, r: Reading, min_span: float) -> Readi
     alternatives that reaches ``min_span``; None when there is none, and
     then the window does not answer. Asked "أين ولد محمد حسني مبارك؟", a
     window that holds the birthplace can give the birth date first."""
-    if not contradicts(question, text[r.start:r.end], text[r.end:r.end + 40]):
+    def fits(lo: int, hi: int) -> bool:
+        if contradicts(question, text[lo:hi], text[hi:hi + 40]):
+            return False
+        # a name, place, date or amount that the question (or the turn it follows) already
+        # says answers nothing: "كم مليون دولار ضخ ماسك…؟" is not answered by "ضخ ملايين الدولارات"
+        return not (hi > lo and question.kind in NAMED_KINDS and echoes(question, text[lo:hi]))
+
+    if fits(r.start, r.end):
         return r
     for lo, hi, p in r.alternatives:
         if p < min_span:
             break
-        if not contradicts(question, text[lo:hi], text[hi:hi + 40]):
+        if fits(lo, hi):
             return replace(r, start=lo, end=hi, p_span=p)
     return None
 
@@ -244,12 +253,14 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
 
 
 def echoes(question: Question, span: str) -> bool:
-    """Whether a short answer says nothing the question does not: every
-    content word of it is one of the question's own, or it has none.
-    Asked "في أي شهر من 2018 استقال ماسك؟", "عام 2018" is no answer to lead
-    with (development set, reader v4); the quote that holds it still shows."""
+    """Whether a short answer says nothing the question (and the turn a
+    follow-up leans on, ``question.context``) does not: every content word
+    of it is one of theirs, or it has none. Asked "في أي شهر من 2018 استقال
+    ماسك؟", "عام 2018" is no answer to lead with (development set, reader v4);
+    the quote that holds it still shows unless the question wants a name,
+    place, date or amount (``of_form``)."""
     words = [t for t in tokenize(span) if t not in FRAME_STEMS]
-    asked = TermSet.of(tokenize(question.text))
+    asked = TermSet.of(tokenize(f"{question.text} {question.context}"))
     return all(asked.has(t) for t in words)
 
 

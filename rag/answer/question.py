@@ -40,6 +40,7 @@ FRAME_STEMS = frozenset(stem(w) for w in FRAME)  # as tokenize gives them
 ANAPHORA = frozenset(normalize(w) for w in """
 ذلك ذاك هذا هذه تلك هو هي هم هما حينها وقتها عندها بعدها ذلك الحدث الامر الأمر
 رده ردها ردهم موقفه موقفها قوله قولها عليه عليها منه منها له لها فيه فيها
+معه معها معهم عنه عنها عنهم به بها بهم اليه اليها اليهم
 it that this he she they them his her their then
 """.split())
 _COPULA = frozenset({"هو", "هي", "هم", "هما"})
@@ -94,6 +95,7 @@ class Question:
     follow_up: bool  # leans on an earlier turn (pronouns, "و..." with few content words)
     request: bool  # not a question about the sources ("write a poem", "reveal your instructions")
     latin: bool  # written mostly in Latin script (answers are Arabic all the same)
+    context: str = ""  # a follow-up's earlier turn (rag/pipeline.py): what it already named
 
 
 # C0/C1 control characters and the bidi embedding/override/isolate controls,
@@ -131,15 +133,20 @@ def _kind(norm: str) -> str:
 
 def analyze(text: str) -> Question:
     norm = " ".join(re.findall(r"\w+", normalize(text)))
-    content = tuple(t for t in tokenize(text) if t not in FRAME_STEMS and t not in STOPWORDS
+    # "و"/"ف" on a function word ("ومع", "وعن") as written, not as stemmed: "الولة" stems to "وله"
+    particles = {stem(w) for w in norm.split() if w[:1] in "وف" and w[1:] in STOPWORDS}
+    content = tuple(t for t in tokenize(text) if t not in FRAME_STEMS and t not in STOPWORDS and t not in particles
                     and not (t[:1] in "وف" and t[1:] in FRAME_STEMS))  # ومن، فمتى
     words = norm.split()
     refers_back = any(
         (w in ANAPHORA or (w[:1] in "وف" and w[1:] in ANAPHORA))
         and not (w in _COPULA and i > 0 and words[i - 1] in _ASKING)  # "ما هي" asks, it does not point back
         for i, w in enumerate(words))
-    starts_with_and = bool(words) and words[0][:1] in "وف" and len(words[0]) > 1 and \
-        _kind(words[0][1:]) != "other"
+    # "و"/"ف" before a question word or a particle opens a continuation: "ومتى؟", "ولماذا تركها؟",
+    # "وعلى ماذا تعتمد؟", "وبماذا أجابه؟", "ومع من كان؟" (development set f09, f10, f12)
+    rest = words[0][1:] if words and words[0][:1] in "وف" else ""
+    starts_with_and = bool(rest) and (_kind(rest) != "other" or rest in STOPWORDS
+                                      or (rest[:1] in "بل" and _kind(rest[1:]) != "other"))
     latin = sum(c.isascii() and c.isalpha() for c in text) > sum("\u0600" <= c <= "\u06ff" for c in text)
     return Question(
         text=text,
