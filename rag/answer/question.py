@@ -133,11 +133,11 @@ def _kind(norm: str) -> str:
 
 def analyze(text: str) -> Question:
     norm = " ".join(re.findall(r"\w+", normalize(text)))
+    words = norm.split()
     # "و"/"ف" on a function word ("ومع", "وعن") as written, not as stemmed: "الولة" stems to "وله"
-    particles = {stem(w) for w in norm.split() if w[:1] in "وف" and w[1:] in STOPWORDS}
+    particles = {stem(w) for w in words if w[:1] in "وف" and w[1:] in STOPWORDS}
     content = tuple(t for t in tokenize(text) if t not in FRAME_STEMS and t not in STOPWORDS and t not in particles
                     and not (t[:1] in "وف" and t[1:] in FRAME_STEMS))  # ومن، فمتى
-    words = norm.split()
     refers_back = any(
         (w in ANAPHORA or (w[:1] in "وف" and w[1:] in ANAPHORA))
         and not (w in _COPULA and i > 0 and words[i - 1] in _ASKING)  # "ما هي" asks, it does not point back
