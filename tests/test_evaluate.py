@@ -7,7 +7,7 @@ import pytest
 from rag.config import Config
 from rag.eval.evalsets import load
 from rag.eval.evaluate import SYSTEMS, EvalOptions, evaluate
-from rag.eval.report import write_report
+from rag.eval.report import TABLE, write_report
 from conftest import ROOT, FakeLateEmbedder, fake_reader_decider
 
 MINI = ROOT / "tests" / "fixtures" / "mini-squad.json"
@@ -38,6 +38,15 @@ def test_every_system_has_the_stable_metric_names(run):
     for key in ("refusal.refused_when_absent", "refusal.false_refusals", "refusal.precision", "refusal.f1",
                 "answer.short_f1", "answer.short_em"):
         assert key in metrics["sanad"] and key in metrics["sanad-rules"] and key not in metrics["bm25"]
+    # the reader's curve read at issue 10's cost of false refusals, and at twice it
+    five, ten = metrics["sanad"]["refusal.refused_at_5pct_false"], metrics["sanad"]["refusal.refused_at_10pct_false"]
+    assert 0 < five <= ten <= 1
+    # every threshold is tried, so no point of the report's coarser curve does better at that cost
+    (curve,) = [points for name, points in result.curves.items() if name.startswith("sanad")]
+    assert five >= max(p["refused_when_absent"] for p in curve if p["false_refusals"] <= 0.05)
+    assert ten >= max(p["refused_when_absent"] for p in curve if p["false_refusals"] <= 0.10)
+    assert "refusal.refused_at_5pct_false" not in metrics["sanad-rules"]
+    assert any(key == "refusal.refused_at_5pct_false" for key, _ in TABLE)
 
 
 def test_citations_are_verbatim_for_every_system(run):

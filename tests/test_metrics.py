@@ -45,3 +45,27 @@ def test_any_text_contains_itself_and_f1_is_one(text):
     if m.answer_tokens(text):
         assert m.contains_gold(f"قال: {text}.", [text])
         assert m.token_f1(text, [text]) == 1.0
+
+
+def test_refused_at_reads_the_curve_at_a_cost_of_false_refusals():
+    absent = [0.1, 0.2, 0.9, None]  # None: refused before any score, at every threshold
+    normal = [0.5, 0.8, 0.95, 0.3]
+    assert m.refused_at(absent, normal, 0.0) == 0.75  # threshold 0.3: 0.1, 0.2 and None refused
+    assert m.refused_at(absent, normal, 0.25) == 0.75  # threshold 0.5 costs 0.3, gains nothing
+    assert m.refused_at(absent, normal, 0.75) == 1.0  # threshold 0.95 refuses 0.9 too
+    assert m.refused_at([0.2], [None, None, 0.5], 0.5) is None  # two in three refused whatever the threshold
+    assert m.refused_at([], normal, 0.05) is None and m.refused_at(absent, [], 0.05) is None
+
+
+@given(st.lists(st.one_of(st.none(), st.floats(0, 1)), min_size=1, max_size=30),
+       st.lists(st.one_of(st.none(), st.floats(0, 1)), min_size=1, max_size=30),
+       st.floats(0, 1))
+def test_refused_at_is_the_best_threshold_and_grows_with_the_cost(absent, normal, cost):
+    def share(scores, t):
+        return sum(s is None or s < t for s in scores) / len(scores)
+    cuts = [s for s in absent + normal if s is not None] + [2.0]
+    best = max((share(absent, t) for t in cuts if share(normal, t) <= cost), default=None)
+    got = m.refused_at(absent, normal, cost)
+    assert got == best or (got is not None and best is not None and abs(got - best) < 1e-12)
+    more = m.refused_at(absent, normal, min(1.0, cost + 0.1))
+    assert got is None or (more is not None and more >= got)

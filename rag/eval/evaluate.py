@@ -48,6 +48,7 @@ KS = (1, 5, 10)
 # probability; the dense baseline's top cosine) is under the threshold.
 READER_CURVE = [round(0.05 * i, 2) for i in range(1, 20)]
 DENSE_CURVE = [round(0.70 + 0.01 * i, 2) for i in range(26)]
+REFUSED_AT = {"refusal.refused_at_5pct_false": 0.05, "refusal.refused_at_10pct_false": 0.10}
 # The question words the report breaks results down by (rag/answer/question.py kinds).
 KIND_WORDS = {"quantity": "كم", "time": "متى", "person": "من", "place": "أين", "what": "ما",
               "reason": "لماذا", "manner": "كيف", "yesno": "هل", "other": "other"}
@@ -340,6 +341,10 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
     if "sanad" in options.systems and score_absent and not isinstance(decider, RuleDecider):
         name = "sanad: decision score (calibrated when the reader has a calibration)"
         curves[name] = _score_curve(score_absent, score_normal, READER_CURVE)
+        # the same curve read at issue 10's cost of false refusals, and at twice it; below the run's own
+        # threshold it is exact, above it an estimate (the cascade would have read more windows)
+        for key, cost in REFUSED_AT.items():
+            results["sanad"][key] = m.refused_at(score_absent, score_normal, cost)
     if dense_absent:
         curves["dense: top cosine"] = _score_curve(dense_absent, dense_normal, DENSE_CURVE)
     kinds: dict[str, dict] = {s: by_kind(by_system[s]) for s in ("sanad", "sanad-rules") if s in by_system}

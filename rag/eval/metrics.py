@@ -85,3 +85,31 @@ def refusal(refused_absent: Sequence[bool], refused_present: Sequence[bool]) -> 
             "false_refusals": fp / max(1, len(refused_present)),
             "precision": precision, "recall": recall,
             "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}
+
+
+def refused_at(absent_scores: Sequence[float | None], normal_scores: Sequence[float | None],
+               max_false: float) -> float | None:
+    """The refusal curve read at a fixed cost: the largest share of the
+    questions that should be refused (``absent_scores``) refused at any
+    threshold that refuses at most ``max_false`` of the answerable ones
+    (``normal_scores``). A question is refused when its decision score is
+    under the threshold; a score of None (refused before any score) always
+    is. None when no threshold keeps false refusals that low.
+
+    Issue 10's target is a point (refused >= 0.95 at false refusals <= 0.05);
+    this says whether a reader's curve reaches it at any threshold, not only
+    at its calibrated one, so two readers can be compared at equal cost.
+    """
+    def sorted_finite(scores):
+        return np.sort(np.array([s for s in scores if s is not None], dtype=float))
+
+    absent, normal = sorted_finite(absent_scores), sorted_finite(normal_scores)
+    n_absent, n_normal = len(absent_scores), len(normal_scores)
+    if not n_absent or not n_normal:
+        return None
+    # every threshold that changes either share: each score (refusing those below it), and above them all
+    cuts = np.unique(np.concatenate([absent, normal, [np.inf]]))
+    false = (n_normal - len(normal) + np.searchsorted(normal, cuts, side="left")) / n_normal
+    refused = (n_absent - len(absent) + np.searchsorted(absent, cuts, side="left")) / n_absent
+    ok = false <= max_false + 1e-12
+    return float(refused[ok].max()) if ok.any() else None
