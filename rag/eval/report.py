@@ -27,8 +27,8 @@ TABLE = [
     ("citations.verbatim", "citations verbatim"),
     ("refusal.refused_when_absent", "refused when absent"),
     ("refusal.false_refusals", "false refusals"),
-    ("refusal.refused_at_5pct_false", "refused when absent at ≤ 5 % false refusals (curve)"),
-    ("refusal.refused_at_10pct_false", "refused when absent at ≤ 10 % false refusals (curve)"),
+    ("refusal.refused_at_5pct_false", "refused at ≤ 5 % false refusals"),
+    ("refusal.refused_at_10pct_false", "refused at ≤ 10 % false refusals"),
     ("refusal.precision", "refusal precision"),
     ("refusal.f1", "refusal F1"),
     ("answerability.accuracy", "answerability accuracy (SQuAD 2.0)"),
@@ -77,9 +77,10 @@ def _markdown(r: EvalResult, plots: list[str], command: str) -> str:
     lines += ["", "Baselines answer with their top passage and never refuse (—). Sanad answers with one or two "
                   "quoted sentences, led by a short answer, or refuses. \"sanad\" decides with the trained "
                   "reader; \"sanad-rules\" is the earlier hand-set rules deciding on the same evidence in the "
-                  "same run. \"At ≤ 5 % false refusals (curve)\": the most absent-article questions refused at "
-                  "any threshold on the reader's decision score that refuses at most that share of the answerable "
-                  "ones (below the reader's own threshold exactly; above it an estimate).", ""]
+                  "same run. \"Refused at ≤ 5 % false refusals\": the reader's refusal curve read at that cost, "
+                  "the most questions to refuse that any threshold on its decision score refuses while refusing at "
+                  "most that share of the answerable ones (exact below the reader's own threshold, an estimate "
+                  "above it).", ""]
     for system, kinds in r.by_kind.items():
         lines += [f"## By question kind: {system}", "",
                   "| kind | answerable (present) | answered | contains gold | short F1 | should refuse | refused |",
