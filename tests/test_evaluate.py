@@ -156,3 +156,23 @@ def test_paragraphs_are_indexed_from_memory_as_the_folder_of_files_was():
         assert s.meta["article"] == by_id[s.id].group
     scan = SourceList(sources).scan()
     assert scan.sources == sources and SourceList(sources).fingerprint() == {"files": {s.id: s.sha256 for s in sources}}
+
+
+def test_a_question_refused_whatever_its_score_is_refused_at_every_point_of_the_curve(tmp_path):
+    """A window whose short answer has a form the question rules out refuses with a score above the
+    threshold; lowering the threshold would not answer it, so the curve must not count it as answered."""
+    from rag.answer.decision import NOT_SUPPORTED, ReaderDecider, refuse
+
+    class FormRefuses(ReaderDecider):
+        def decide(self, question, evidence, table):
+            d = super().decide(question, evidence, table)
+            return refuse(NOT_SUPPORTED, 1.0, candidates=d.candidates) if d.candidates else d
+
+    base = fake_reader_decider(FakeLateEmbedder.model_id)
+    config = Config.load(env={}, model=FakeLateEmbedder.model_id)
+    r = evaluate(load(MINI), config, EvalOptions(work_dir=tmp_path / "w", folds=2, systems=("sanad",)),
+                 embedder=FakeLateEmbedder(), decider=FormRefuses(base.reader, base.settings))
+    assert r.metrics["sanad"]["refusal.false_refusals"] == 1.0
+    (curve,) = [points for name, points in r.curves.items() if name.startswith("sanad")]
+    assert all(p["false_refusals"] == 1.0 and p["refused_when_absent"] == 1.0 for p in curve)
+    assert r.metrics["sanad"]["refusal.refused_at_10pct_false"] is None

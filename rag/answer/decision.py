@@ -202,8 +202,13 @@ def confidence(question: Question, candidates: Sequence[Candidate], settings: An
     else the best window's reader probability and the reader threshold."""
     cal = settings.calibration
     if cal is None:
-        return max((c.p for c in candidates), default=0.0), settings.reader_threshold
-    return cal.probability(decision_features(question, candidates, evidence, settings)), cal.threshold
+        return max((c.p for c in candidates), default=0.0), answer_threshold(settings)
+    return cal.probability(decision_features(question, candidates, evidence, settings)), answer_threshold(settings)
+
+
+def answer_threshold(settings: AnswerSettings) -> float:
+    """The score ``confidence`` must reach for an answer."""
+    return settings.calibration.threshold if settings.calibration is not None else settings.reader_threshold
 
 
 def decision_features(question: Question, candidates: Sequence[Candidate], evidence: Sequence[Evidence],

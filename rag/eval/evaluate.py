@@ -33,7 +33,7 @@ from ..index import index as ix
 from . import metrics as m
 from .baselines import BM25Baseline, Cited, DenseBaseline, LangChainBaseline, Response
 from ..config import Config
-from ..answer.decision import Decider, RuleDecider, decision_features
+from ..answer.decision import Decider, RuleDecider, decision_features, answer_threshold
 from ..errors import DatasetError
 from .evalsets import EvalQuestion, EvalSet
 from ..pipeline import Sanad, Trace, make_decider
@@ -299,6 +299,10 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
             answer, latency = _rules_answer(trace, system, rules)
             rows.append(_row("sanad-rules", q, _sanad_response(answer, ranking, latency), present))
         score = trace.decision.score if trace.decision.candidates else None
+        if score is not None and trace.answer.refused and score >= answer_threshold(system.settings):
+            # refused whatever the threshold: the best window's short answer has a form the question
+            # rules out (decision.of_form), so on the refusal curve it counts as refused at every point
+            score = None
         (score_normal if present and q.answerable else score_absent).append(score)
 
     for n, q in enumerate(qs, 1):
