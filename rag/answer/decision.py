@@ -201,9 +201,9 @@ def confidence(question: Question, candidates: Sequence[Candidate], settings: An
     threshold when the settings carry a calibration (rag/answer/calibration.py),
     else the best window's reader probability and the reader threshold."""
     cal = settings.calibration
-    if cal is None:
-        return max((c.p for c in candidates), default=0.0), answer_threshold(settings)
-    return cal.probability(decision_features(question, candidates, evidence, settings)), answer_threshold(settings)
+    score = (max((c.p for c in candidates), default=0.0) if cal is None
+             else cal.probability(decision_features(question, candidates, evidence, settings)))
+    return score, answer_threshold(settings)
 
 
 def answer_threshold(settings: AnswerSettings) -> float:
