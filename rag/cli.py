@@ -209,15 +209,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate(dataset, config, options, progress=_progress_bars(EVAL_STAGES))
     command = "rag " + " ".join(shlex.quote(a) for a in args.argv)
     report = write_report(result, Path(out), command=command)
-    cols = [s for s in SYSTEMS if s in result.metrics]
-    print(f"{'':22}" + "".join(f"{c:>11}" for c in cols))
-    for key in ("retrieval.recall@1", "retrieval.recall@5", "answer.contains_gold", "answer.f1",
-                "citations.verbatim", "refusal.refused_when_absent", "refusal.false_refusals", "latency_ms.p50"):
-        vals = [result.metrics[c].get(key) for c in cols]
-        if any(v is not None for v in vals):
-            print(f"{key:22}" + "".join(f"{'-' if v is None else round(v, 3):>11}" for v in vals))
+    print(eval_summary(result.metrics, [s for s in SYSTEMS if s in result.metrics]))
     print(f"report: {report}")
     return 0
+
+
+# The keys `rag eval` prints, in this order; metrics.json and the report hold them all.
+# The rows a set does not measure (answerability outside SQuAD 2.0 files) are left out.
+SUMMARY_KEYS = ("retrieval.recall@1", "retrieval.recall@5", "answer.contains_gold", "answer.f1",
+                "answer.short_f1", "answerability.balanced_accuracy", "citations.verbatim",
+                "refusal.refused_when_absent", "refusal.false_refusals", "refusal.refused_at_5pct_false",
+                "refusal.refused_at_10pct_false", "latency_ms.p50")
+
+
+def eval_summary(metrics: dict[str, dict[str, float | None]], systems: list[str]) -> str:
+    """The table `rag eval` prints: one row per key some system measured, '-' where one did not."""
+    rows = [(key, [metrics[s].get(key) for s in systems]) for key in SUMMARY_KEYS]
+    rows = [(key, vals) for key, vals in rows if any(v is not None for v in vals)]
+    width = max([len(key) for key, _ in rows] + [0]) + 2
+    lines = [" " * width + "".join(f"{s:>12}" for s in systems)]
+    lines += [f"{key:{width}}" + "".join(f"{'-' if v is None else round(v, 3):>12}" for v in vals)
+              for key, vals in rows]
+    return "\n".join(lines)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -73,6 +73,8 @@ def test_squad2_short_run_measures_answerability(tmp_path):
         assert {"answerability.accuracy", "answerability.balanced_accuracy", "answer.short_f1",
                 "refusal.refused_when_absent"} <= set(metrics[system])
     assert "## By question kind: sanad" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    printed = {line.split()[0] for line in r.stdout.splitlines() if line.strip()}
+    assert {"answerability.balanced_accuracy", "refusal.refused_at_5pct_false"} <= printed
 
 
 @pytest.mark.parametrize("args, message", [
@@ -85,3 +87,20 @@ def test_mistakes_are_one_line(args, message, tmp_path):
     r = rag_eval(*args, tmp_path=tmp_path, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith(message)
+
+
+def test_summary_lists_the_curve_points_and_skips_unmeasured_rows():
+    from rag.cli import SUMMARY_KEYS, eval_summary
+
+    metrics = {"sanad": {"answer.short_f1": 0.42, "refusal.refused_at_5pct_false": 0.8125,
+                         "refusal.refused_at_10pct_false": 0.877},
+               "bm25": {"answer.short_f1": 0.1}}
+    lines = eval_summary(metrics, ["sanad", "bm25"]).splitlines()
+    assert lines[0].split() == ["sanad", "bm25"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    # the order is SUMMARY_KEYS', a row only where some system measured it, '-' where one did not
+    assert list(rows) == [k for k in SUMMARY_KEYS if k in metrics["sanad"]]
+    assert rows["refusal.refused_at_5pct_false"] == ["0.812", "-"]
+    assert rows["answer.short_f1"] == ["0.42", "0.1"]
+    # the longest key still leaves its column apart from the first value
+    assert all(line.index(line.split()[1]) > len(line.split()[0]) for line in lines[1:])
