@@ -43,7 +43,9 @@ lint: install
 #    drawn by numpy"); --token-buckets, 1.18x more on top, other batches ("Batches by token
 #    length"). Both steps with both, step 2 in fp32, took 90 min on a Zen 3 EPYC without bf16 but
 #    lost to v9 on TyDi's refusals at equal false refusals (2.7 points at <= 0.07, 1.8 beyond what
-#    two draws of step 2 differ by: "Reader v16") and on MLQA's false refusals: "Reader v14".)
+#    two draws of step 2 differ by: "Reader v16") and on MLQA's false refusals: "Reader v14".
+#    Step 1 with both in bf16, LoRA dropout kept, then v9's step 2: 78 min in all on a Zen 4 EPYC
+#    with bf16, 7 of 9 English rows, but 8.1 points fewer ARCD refusals at 5 % false: "Reader v18".)
 # 2. 300 batches more from it with swapped-name negatives, in bf16 where the CPU has bfloat16
 #    instructions: about 10 min there (EVALUATION.md, "Reader v9"). Elsewhere bf16 is emulated and
 #    takes hours (under 0.03 batches/s on a Zen 3 EPYC, against 0.43 in fp32; "Batches by token
