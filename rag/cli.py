@@ -195,7 +195,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .eval.evalsets import load as load_evalset
     from .eval.evaluate import SYSTEMS, EvalOptions, evaluate, work_dir_for
-    from .eval.report import write_report
+    from .eval.report import eval_summary, write_report
 
     config = Config.load(model=args.model, reader=args.reader)
     dataset = load_evalset(args.dataset)  # DatasetError: one line, before the model loads
@@ -212,25 +212,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(eval_summary(result.metrics, [s for s in SYSTEMS if s in result.metrics]))
     print(f"report: {report}")
     return 0
-
-
-# The keys `rag eval` prints, in this order; metrics.json and the report hold them all.
-# The rows a set does not measure (answerability outside SQuAD 2.0 files) are left out.
-SUMMARY_KEYS = ("retrieval.recall@1", "retrieval.recall@5", "answer.contains_gold", "answer.f1",
-                "answer.short_f1", "answerability.balanced_accuracy", "citations.verbatim",
-                "refusal.refused_when_absent", "refusal.false_refusals", "refusal.refused_at_5pct_false",
-                "refusal.refused_at_10pct_false", "latency_ms.p50")
-
-
-def eval_summary(metrics: dict[str, dict[str, float | None]], systems: list[str]) -> str:
-    """The table `rag eval` prints: one row per key some system measured, '-' where one did not."""
-    rows = [(key, [metrics[s].get(key) for s in systems]) for key in SUMMARY_KEYS]
-    rows = [(key, vals) for key, vals in rows if any(v is not None for v in vals)]
-    width = max([len(key) for key, _ in rows] + [0]) + 2
-    lines = [" " * width + "".join(f"{s:>12}" for s in systems)]
-    lines += [f"{key:{width}}" + "".join(f"{'-' if v is None else round(v, 3):>12}" for v in vals)
-              for key, vals in rows]
-    return "\n".join(lines)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

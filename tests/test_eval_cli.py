@@ -90,7 +90,9 @@ def test_mistakes_are_one_line(args, message, tmp_path):
 
 
 def test_summary_lists_the_curve_points_and_skips_unmeasured_rows():
-    from rag.cli import SUMMARY_KEYS, eval_summary
+    from rag.eval.report import SUMMARY_KEYS, TABLE, eval_summary
+
+    assert set(SUMMARY_KEYS) <= {key for key, _ in TABLE}  # a misspelt key would drop its row silently
 
     metrics = {"sanad": {"answer.short_f1": 0.42, "refusal.refused_at_5pct_false": 0.8125,
                          "refusal.refused_at_10pct_false": 0.877},
