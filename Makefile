@@ -45,7 +45,8 @@ lint: install
 #    lost to v9 on TyDi's refusals at equal false refusals (2.7 points at <= 0.07, 1.8 beyond what
 #    two draws of step 2 differ by: "Reader v16") and on MLQA's false refusals: "Reader v14".
 #    Step 1 with both in bf16, LoRA dropout kept, then v9's step 2: 78 min in all on a Zen 4 EPYC
-#    with bf16, 7 of 9 English rows, but 8.1 points fewer ARCD refusals at 5 % false: "Reader v18".)
+#    with bf16, 7 of 9 English rows, but 8.1 points fewer ARCD refusals at 5 % false: "Reader v18";
+#    a second draw (seed 14), 75 min: 4 of 9 English rows, and again below v9: "Reader v18b".)
 # 2. 300 batches more from it with swapped-name negatives, in bf16 where the CPU has bfloat16
 #    instructions: about 10 min there (EVALUATION.md, "Reader v9"). Elsewhere bf16 is emulated and
 #    takes hours (under 0.03 batches/s on a Zen 3 EPYC, against 0.43 in fp32; "Batches by token
