@@ -87,25 +87,3 @@ def test_mistakes_are_one_line(args, message, tmp_path):
     r = rag_eval(*args, tmp_path=tmp_path, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1].startswith(message)
-
-
-def test_summary_lists_the_curve_points_and_skips_unmeasured_rows():
-    from rag.eval.report import SUMMARY_KEYS, TABLE, eval_summary
-
-    assert set(SUMMARY_KEYS) <= {key for key, _ in TABLE}  # a misspelt key would drop its row silently
-
-    metrics = {"sanad": {"answer.short_f1": 0.42, "refusal.refused_at_5pct_false": 0.8125,
-                         "refusal.refused_at_10pct_false": 0.877},
-               "bm25": {"answer.short_f1": 0.1}}
-    lines = eval_summary(metrics, ["sanad", "bm25"]).splitlines()
-    assert lines[0].split() == ["sanad", "bm25"]
-    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
-    # the order is SUMMARY_KEYS', a row only where some system measured it, '-' where one did not
-    assert list(rows) == [k for k in SUMMARY_KEYS if k in metrics["sanad"]]
-    assert rows["refusal.refused_at_5pct_false"] == ["0.812", "-"]
-    assert rows["answer.short_f1"] == ["0.42", "0.1"]
-    # every value ends under its system's name, the longest key's row included
-    end = lines[0].index("sanad") + len("sanad")
-    for line in lines[1:]:
-        key, first = line.split()[:2]
-        assert line.index(first, len(key)) + len(first) == end, line

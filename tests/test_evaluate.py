@@ -7,7 +7,7 @@ import pytest
 from rag.config import Config
 from rag.eval.evalsets import load
 from rag.eval.evaluate import SYSTEMS, EvalOptions, evaluate
-from rag.eval.report import TABLE, write_report
+from rag.eval.report import SUMMARY_KEYS, TABLE, eval_summary, write_report
 from conftest import ROOT, FakeLateEmbedder, fake_reader_decider
 
 MINI = ROOT / "tests" / "fixtures" / "mini-squad.json"
@@ -176,3 +176,22 @@ def test_a_question_refused_whatever_its_score_is_refused_at_every_point_of_the_
     (curve,) = [points for name, points in r.curves.items() if name.startswith("sanad")]
     assert all(p["false_refusals"] == 1.0 and p["refused_when_absent"] == 1.0 for p in curve)
     assert r.metrics["sanad"]["refusal.refused_at_10pct_false"] is None
+
+
+def test_summary_lists_the_curve_points_and_skips_unmeasured_rows():
+    assert set(SUMMARY_KEYS) <= {key for key, _ in TABLE}  # a misspelt key would drop its row silently
+    metrics = {"sanad": {"answer.short_f1": 0.42, "refusal.refused_at_5pct_false": 0.8125,
+                         "refusal.refused_at_10pct_false": 0.877},
+               "bm25": {"answer.short_f1": 0.1}}
+    lines = eval_summary(metrics, ["sanad", "bm25"]).splitlines()
+    assert lines[0].split() == ["sanad", "bm25"]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    # the order is SUMMARY_KEYS', a row only where some system measured it, '-' where one did not
+    assert list(rows) == [k for k in SUMMARY_KEYS if k in metrics["sanad"]]
+    assert rows["refusal.refused_at_5pct_false"] == ["0.812", "-"]
+    assert rows["answer.short_f1"] == ["0.42", "0.1"]
+    # every value ends under its system's name, the longest key's row included
+    end = lines[0].index("sanad") + len("sanad")
+    for line in lines[1:]:
+        key, first = line.split()[:2]
+        assert line.index(first, len(key)) + len(first) == end, line
