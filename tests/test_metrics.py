@@ -30,7 +30,11 @@ def test_refusal_scores():
     r = m.refusal([True, True, False, True], [False, False, True, False])
     assert r["refused_when_absent"] == 0.75 and r["false_refusals"] == 0.25
     assert r["precision"] == 0.75 and abs(r["f1"] - 0.75) < 1e-12
-    assert m.refusal([], [])["f1"] == 0.0
+    assert m.refusal([False], [False])["f1"] == 0.0  # nothing refused: precision and recall 0, not undefined
+    # no questions under a share: not measured, rather than a 0 that reads as "never refused"
+    assert m.refusal([], [False, True]) == {"refused_when_absent": None, "false_refusals": 0.5,
+                                            "precision": None, "recall": None, "f1": None}
+    assert m.refusal([True], [])["false_refusals"] is None
 
 
 @given(st.lists(st.one_of(st.none(), st.integers(1, 30)), max_size=50))

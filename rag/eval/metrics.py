@@ -72,17 +72,21 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
 
 
-def refusal(refused_absent: Sequence[bool], refused_present: Sequence[bool]) -> dict[str, float]:
+def refusal(refused_absent: Sequence[bool], refused_present: Sequence[bool]) -> dict[str, float | None]:
     """Refusal as a detector of "the sources do not hold the answer".
 
     Positives are questions whose article is absent. Precision: of all
-    refusals, the share that were right; recall = refused_when_absent."""
-    tp = sum(refused_absent)
-    fp = sum(refused_present)
-    recall = tp / max(1, len(refused_absent))
+    refusals, the share that were right; recall = refused_when_absent.
+    A share with no questions under it is None, not 0: a run without
+    absent-article questions (a small --limit) measured no refusals."""
+    false_refusals = sum(refused_present) / len(refused_present) if refused_present else None
+    if not refused_absent:
+        return {"refused_when_absent": None, "false_refusals": false_refusals,
+                "precision": None, "recall": None, "f1": None}
+    tp, fp = sum(refused_absent), sum(refused_present)
+    recall = tp / len(refused_absent)
     precision = tp / (tp + fp) if tp + fp else 0.0
-    return {"refused_when_absent": recall,
-            "false_refusals": fp / max(1, len(refused_present)),
+    return {"refused_when_absent": recall, "false_refusals": false_refusals,
             "precision": precision, "recall": recall,
             "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0}
 
