@@ -178,6 +178,20 @@ def test_a_question_refused_whatever_its_score_is_refused_at_every_point_of_the_
     assert r.metrics["sanad"]["refusal.refused_at_10pct_false"] is None
 
 
+def test_a_share_of_the_answered_with_nothing_answered_is_not_measured():
+    from rag.eval.evaluate import summarize
+
+    def row(refused, cited_gold=False):
+        return {"present": True, "gold_answers": ["x"], "gold_sources": ["s"], "rank": 1, "refused": refused,
+                "contains_gold": not refused and cited_gold, "f1": 0.0, "cited_gold": cited_gold,
+                "short_f1": 0.0, "short_em": False, "citations": [], "latency_ms": 1.0}
+
+    nothing = summarize([row(True), row(True)], {}, refuses=True)
+    assert nothing["answer.answered"] == 0.0 and nothing["citations.contains_gold"] is None
+    some = summarize([row(True), row(False, cited_gold=True), row(False)], {}, refuses=True)
+    assert some["citations.contains_gold"] == 0.5  # of the two answered, not of all three
+
+
 def test_summary_lists_the_curve_points_and_skips_unmeasured_rows():
     assert set(SUMMARY_KEYS) <= {key for key, _ in TABLE}  # a misspelt key would drop its row silently
     metrics = {"sanad": {"answer.short_f1": 0.42, "refusal.refused_at_5pct_false": 0.8125,

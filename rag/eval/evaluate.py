@@ -175,7 +175,9 @@ def summarize(rows: list[dict], sources: dict, refuses: bool) -> dict[str, float
         out["answer.contains_gold"] = sum(r["contains_gold"] for r in answerable) / len(answerable)
         out["answer.f1"] = sum(r["f1"] for r in answerable) / len(answerable)
         out["answer.answered"] = len(answered) / len(answerable)
-        out["citations.contains_gold"] = sum(r["cited_gold"] for r in answered) / max(1, len(answered))
+        # of the answered; with nothing answered it is not measured (None), not 0
+        out["citations.contains_gold"] = (sum(r["cited_gold"] for r in answered) / len(answered)
+                                          if answered else None)
         if refuses:  # the systems that answer with a short span (Sanad)
             out["answer.short_f1"] = sum(r["short_f1"] for r in answerable) / len(answerable)
             out["answer.short_em"] = sum(r["short_em"] for r in answerable) / len(answerable)
