@@ -134,6 +134,21 @@ def test_the_short_answer_leaves_out_a_leading_preposition_after_the_form_checks
     assert d.of_form(kam, TEXT, Reading(0.9, 24, 32, 0.9), 0.05) is None
 
 
+def test_a_short_answer_takes_in_the_bracket_its_span_stopped_inside():
+    text = "وفي الثالثة عشرة انتقلت الكاتبة إلى بوغوتا (Bogotá) وعاشت فيها. ثم عادت إلى باريس."
+    sents = [Sentence("s", a, b, text[a:b]) for a, b in split_sentences(text)]
+    window = sents[0].text
+    lo = window.index("بوغوتا")
+    ev = Evidence(sents[0], "عنوان", 0.8, 0.5, 0.5, True, tuple(tokenize(window)), 0, position=0)
+    reading = Reading(0.9, lo, window.index(")"), 0.9)  # the reader stopped before ")"
+    q = analyze("إلى أين انتقلت الكاتبة في الثالثة عشرة؟")
+    dec = decide(q, [Candidate(ev, (sents[0],), window, 0, reading)], SETTINGS)
+    _, a, b = dec.short
+    assert text[a:b] == "بوغوتا (Bogotá)"
+    s = ExtractiveComposer().compose(q, dec).short_answer
+    assert s.text == text[s.start:s.end] == "بوغوتا (Bogotá)"
+
+
 def test_a_second_quote_must_pass_on_its_own_and_be_close():
     q = analyze("ماذا حدث للمبلغ؟")
     near = decide(q, [candidate(0, 1, 0.9, "50 ألف دولار"), candidate(3, 3, 0.85, "24 ساعة")], SETTINGS)

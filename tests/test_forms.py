@@ -1,7 +1,8 @@
 """The form a short answer must have (rag/answer/forms.py): pure, no model."""
 import pytest
 
-from rag.answer.forms import contradicts, has_month, has_number, is_money, names_nothing, only_years, shown
+from rag.answer.forms import (_unmatched, balanced, contradicts, has_month, has_number, is_money, names_nothing,
+                              only_years, shown)
 from rag.answer.question import analyze
 
 
@@ -145,3 +146,47 @@ def test_an_amount_leads_with_its_number(span, proper):
 
 def test_only_an_amount_is_cut_to_its_number():
     assert shown("OpenAI مقابل 97.4 مليار دولار") == (0, len("OpenAI مقابل 97.4 مليار دولار"))
+
+
+# spans as reader v18b gave them on the public sets (2026-12-07), in sentences like theirs
+GLOSS = "ولد في قرية كفر المصيلحة بمحافظة المنوفية، " * 3 + "عام 1928"  # a partner farther than reach (120)
+@pytest.mark.parametrize("sentence, span, proper", [
+    ("وفي الثالثة عشرة انتقلت إلى بوغوتا (Bogotá) وعاشت فيها.", "بوغوتا (Bogotá", "بوغوتا (Bogotá)"),
+    ('توج بلقب "رياضي القرن" عام 1999.', 'بلقب "رياضي القرن', 'بلقب "رياضي القرن"'),
+    ("وقعت معركة اليرموك عام 15 هـ (636 م) بين المسلمين والروم.", "15 هـ (636", "15 هـ (636 م)"),
+    ("وقال إن «الاتفاق تاريخي» أمس.", "«الاتفاق تاريخي", "«الاتفاق تاريخي»"),
+    # a span that starts inside a pair takes in its opening mark too: the reader's words stay
+    ("ميشيل فوكو (1926 - 1984) فيلسوف فرنسي.", "1926 - 1984) فيلسوف فرنسي", "(1926 - 1984) فيلسوف فرنسي"),
+    ("دونالد ترامب (14 يونيو 1946) هو الرئيس الخامس والأربعون.", "14 يونيو 1946) هو الرئيس",
+     "(14 يونيو 1946) هو الرئيس"),
+    ("كتب (طبيخ الملايكة) و(روميو وجوليت) وغيرهما.", "طبيخ الملايكة) و(روميو وجوليت",
+     "(طبيخ الملايكة) و(روميو وجوليت)"),
+    # a partner out of reach: the span is cut at the mark, and a cut start drops a leading copula
+    (f"محمد حسني مبارك ({GLOSS}) هو الرئيس الرابع لمصر.", "1928) هو الرئيس الرابع لمصر", "الرئيس الرابع لمصر"),
+    (f"أطلق على الحزب اسم جبهة القوى ({GLOSS}) عام 1963.", "جبهة القوى (ولد", "جبهة القوى"),
+    # Wikipedia's reference markers are cut, never completed
+    ("توفي أثناء نومه[1] في منزله.", "أثناء نومه[1", "أثناء نومه"),
+    ("هو اختبار تشخيصي لمتلازمة النفق الرسغي،[1][2] يجريه الطبيب.", "اختبار تشخيصي لمتلازمة النفق الرسغي،[1][2]",
+     "اختبار تشخيصي لمتلازمة النفق الرسغي"),
+    ("الرابطة العالمية لفرط ضغط الدم (WHL) هي منظمة.", "الرابطة العالمية لفرط ضغط الدم", None),  # whole already
+    ('وصف منشوره بـ "قصة من ثلاثة فصول" على منصة X.', "قصة من ثلاثة فصول", None),  # inside a quotation
+    ("بيير كوري (Pierre Curie) فيزيائي.", "(Pierre", "(Pierre Curie)"),
+    (f"أطلق على الحزب اسم جبهة القوى ({GLOSS}) عام 1963.", "(ولد في", None),  # no word would be left: as it was
+])
+def test_a_short_answer_leaves_no_bracket_or_quote_open(sentence, span, proper):
+    start = sentence.index(span)
+    a, b = balanced(sentence, start, start + len(span))
+    assert sentence[a:b] == (span if proper is None else proper)
+
+
+def test_every_span_is_mended_or_left_as_it_was():
+    """Over every span of real sentences with nested and straight marks: the
+    result lies in the sentence, holds a word, and leaves nothing open, or it
+    is the span as given."""
+    sentences = ['جوزيف ستالين (بالروسية: Иосиф Сталин) زعيم "الاتحاد السوفييتي" (1924–1953) وأمينه العام.',
+                 'قال: «لن نتراجع (أبدًا)» ثم غادر "القاعة".']
+    for text in sentences:
+        for i in range(len(text)):
+            for j in range(i + 1, len(text) + 1):
+                a, b = balanced(text, i, j)
+                assert (a, b) == (i, j) or (0 <= a < b <= len(text) and _unmatched(text, a, b) is None)

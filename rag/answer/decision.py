@@ -21,7 +21,7 @@ from typing import Protocol, Sequence
 
 from .calibration import features
 from .evidence import Evidence, SentenceTable
-from .forms import contradicts, shown
+from .forms import balanced, contradicts, shown
 from .grounding import TermSet, redundant
 from .question import FRAME_STEMS, Question
 from .reader import Reading, window_of
@@ -253,7 +253,9 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
             and not echoes(question, best.text[best.reading.start:best.reading.end])):
         # the form checks above read the span as the reader gave it ("عام 2026" is a year)
         a, b = shown(best.text[best.reading.start:best.reading.end], amount=question.kind == "quantity")
-        short = (sentence.source_id, lo + a, lo + b)
+        a, b = balanced(sentence.text, lo + a - sentence.start, lo + b - sentence.start)
+        if b - a < len(sentence.text):
+            short = (sentence.source_id, sentence.start + a, sentence.start + b)
     return Decision(True, ANSWERED, score, tuple(quotes), short, tuple(ranked))
 
 
