@@ -231,10 +231,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     worse, better = sum(c.better is False for c in moved), sum(c.better is True for c in moved)
     print(f"{len(moved)} questions changed: {better} now right, {worse} now wrong, "
           f"{len(moved) - better - worse} neither")
+    shorts = [c for c in moved if c.short_f1 is not None]
+    if shorts:
+        print(f"{len(shorts)} answerable questions changed their short answer: "
+              f"{sum(c.short_gain > 0 for c in shorts)} with more short F1, {sum(c.short_gain < 0 for c in shorts)} "
+              f"with less")
     for c in moved[: args.most]:
         mark = {True: "+", False: "-", None: "~"}[c.better]
         where = "" if c.present else " (article removed)"
-        print(f"  {mark} {c.id}{where}: {c.before} -> {c.after}\n      {c.question}")
+        short = "" if c.short_f1 is None else f" (short F1 {c.short_f1[0]:.2f} -> {c.short_f1[1]:.2f})"
+        print(f"  {mark} {c.id}{where}: {c.before} -> {c.after}{short}\n      {c.question}")
     if len(moved) > args.most:
         print(f"  ... and {len(moved) - args.most} more (--most N)")
     return 0

@@ -9,10 +9,13 @@ from rag.errors import DatasetError
 from rag.eval.compare import changes, load_run, metric_deltas, outcome
 
 
-def row(id, refused, gold=True, short=None, present=True, answerable=True, system="sanad"):
+def row(id, refused, gold=True, short=None, present=True, answerable=True, system="sanad", short_f1=None):
+    if short_f1 is None:
+        short_f1 = 1.0 if short == "ملياري دولار" and not refused else 0.0
     return {"system": system, "id": id, "question": f"سؤال {id}؟", "present": present, "impossible": False,
             "gold_answers": ["ملياري دولار"] if answerable else [], "refused": refused,
-            "contains_gold": gold and not refused and answerable and present, "short_answer": short}
+            "contains_gold": gold and not refused and answerable and present, "short_answer": short,
+            "short_f1": short_f1}
 
 
 def write(folder, metrics, rows):
@@ -30,6 +33,8 @@ def runs(tmp_path):
         row("a2", refused=False, short="ملياري دولار"),  # becomes wrong
         row("a3", refused=False, gold=False),  # stays wrong, now refused
         row("u1", refused=False, answerable=False, short="20 مليار"),  # a near miss loses its short answer
+        row("a4", refused=False, short="ملياري دولار"),  # right both times; its short answer gets worse
+        row("a5", refused=False, short="دولار (ملياري", short_f1=0.5),  # ... and better
         row("a1", refused=False, present=False),  # the article-removed pass of a1: unchanged
         row("a1", refused=True, system="bm25"),
     ])
@@ -38,6 +43,8 @@ def runs(tmp_path):
         row("a2", refused=True),
         row("a3", refused=True),
         row("u1", refused=False, answerable=False),
+        row("a4", refused=False, short="ملياري دولار لشراء", short_f1=0.8),
+        row("a5", refused=False, short="دولار (ملياري دولار)", short_f1=0.67),
         row("a1", refused=False, present=False),
         row("a9", refused=True),  # only in the new run: not compared
     ])
@@ -53,9 +60,14 @@ def test_outcomes_say_what_a_reader_would_check():
 
 def test_changes_are_listed_worse_first_and_only_for_questions_in_both_runs(runs):
     moved = changes(*runs, "sanad")
-    assert [(c.id, c.better) for c in moved] == [("a2", False), ("a1", True), ("a3", None), ("u1", None)]
+    # neither right nor wrong now: the short answers that lost most F1 first
+    assert [(c.id, c.better) for c in moved] == [("a2", False), ("a1", True), ("a4", None), ("a3", None),
+                                                 ("u1", None), ("a5", None)]
     assert moved[1].before == "refused" and moved[1].after == "answered, gold «ملياري دولار»"
     assert all(c.present for c in moved)
+    shorts = {c.id: c.short_f1 for c in moved}
+    # only a question that should be answered has a short-answer F1, and only when its short answer changed
+    assert shorts == {"a2": (1.0, 0.0), "a1": (0.0, 1.0), "a4": (1.0, 0.8), "a3": None, "u1": None, "a5": (0.5, 0.67)}
 
 
 def test_metric_deltas_keep_the_report_order_and_show_what_one_run_lacks(runs):
@@ -68,8 +80,10 @@ def test_the_command_prints_both(runs, capsys):
     old, new = runs
     assert main(["compare", str(old.folder), str(new.folder), "--most", "2"]) == 0
     out = capsys.readouterr().out
-    assert "4 questions changed: 1 now right, 1 now wrong, 2 neither" in out
-    assert "- a2: answered, gold «ملياري دولار» -> refused" in out and "... and 2 more" in out
+    assert "6 questions changed: 1 now right, 1 now wrong, 4 neither" in out
+    assert "4 answerable questions changed their short answer: 2 with more short F1, 2 with less" in out
+    assert "- a2: answered, gold «ملياري دولار» -> refused (short F1 1.00 -> 0.00)" in out
+    assert "... and 4 more" in out
     assert "+0.250" in out
 
 

@@ -30,6 +30,13 @@ class Change:
     before: str  # outcome (``outcome``)
     after: str
     better: bool | None  # None when neither outcome is right or both are
+    # an answerable question's short-answer F1 before and after, when its short answer changed
+    # (a form rule moves only these: EVALUATION.md, "Short answers that leave no bracket or quote open")
+    short_f1: tuple[float, float] | None = None
+
+    @property
+    def short_gain(self) -> float:
+        return 0.0 if self.short_f1 is None else self.short_f1[1] - self.short_f1[0]
 
 
 def load_run(folder: Path) -> Run:
@@ -80,8 +87,13 @@ def changes(old: Run, new: Run, system: str) -> list[Change]:
         key = (r["id"], bool(r.get("present")))
         if r.get("system") != system or key not in before:
             continue
-        a, b = outcome(before[key]), outcome(r)
+        old_row = before[key]
+        a, b = outcome(old_row), outcome(r)
         if a != b:
-            ra, rb = _right(before[key]), _right(r)
-            out.append(Change(r["id"], key[1], r.get("question", ""), a, b, None if ra == rb else rb))
-    return sorted(out, key=lambda c: (c.better is not False, c.better is None, c.id))
+            ra, rb = _right(old_row), _right(r)
+            short = None
+            if should_answer(r) and old_row.get("short_answer") != r.get("short_answer"):
+                short = (float(old_row.get("short_f1") or 0.0), float(r.get("short_f1") or 0.0))
+            out.append(Change(r["id"], key[1], r.get("question", ""), a, b, None if ra == rb else rb, short))
+    # worse first; among the rest, the short answers that lost most first
+    return sorted(out, key=lambda c: (c.better is not False, c.better is None, c.short_gain, c.id))
