@@ -315,9 +315,14 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
     bars = _progress_bars({"train": ("Training", "batch"), "held-out": ("Held-out questions", "q")})
     manifest = train(options, progress=bars, log=lambda line: print(line, file=sys.stderr))
     m = manifest["metrics"]
-    print(f"threshold {manifest['threshold']}: held-out answered {m['answered']}, refused {m['refused']}, "
-          f"balanced accuracy {m['balanced_accuracy']}, span F1 {m['span_f1_from_gold_window']} "
-          f"({m['train_seconds']} s training)")
+    if m["balanced_accuracy"] is None:
+        print(f"threshold {manifest['threshold']}, the default: the held-out questions gave {m['answerable']} "
+              f"decision(s) to answer and {m['should_refuse']} to refuse, and choosing a threshold needs both "
+              f"(give questions from two or more articles) ({m['train_seconds']} s training)")
+    else:
+        print(f"threshold {manifest['threshold']}: held-out answered {m['answered']}, refused {m['refused']}, "
+              f"balanced accuracy {m['balanced_accuracy']}, span F1 {m['span_f1_from_gold_window']} "
+              f"({m['train_seconds']} s training)")
     print(f"reader: {args.out}")
     return 0
 

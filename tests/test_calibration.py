@@ -285,3 +285,22 @@ def test_calibrate_holds_out_the_articles_the_reader_held_out(tmp_path):
     # trained on with --init and another seed: the init's held-out articles, recorded apart
     (tmp_path / "manifest.json").write_text('{"seed": 14, "held_out_seed": 13}')
     assert _trained_seed(tmp_path) == 13
+
+
+def test_calibrate_on_a_single_held_out_article_says_what_to_do(tmp_path):
+    """A maintainer's small file may hold out one article: asking its questions
+    without their article needs another, so the error names the fix (before
+    any question is asked) rather than an evaluation's own message."""
+    import shutil
+
+    from conftest import ROOT
+    from rag.errors import DatasetError
+    from rag.eval.train_reader import CalibrateOptions, calibrate
+
+    reader = tmp_path / "reader"
+    shutil.copytree(ROOT / "rag" / "models" / "reader", reader)
+    mini2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"  # three articles, one held out with seed 13
+    with pytest.raises(DatasetError, match=r"mini-squad2\.json: 1 held-out article\(s\).*add --every-article"):
+        calibrate(CalibrateOptions(data=(mini2,), reader=reader, work_dir=tmp_path / "work", seed=13),
+                  log=lambda line: None)
+    assert AnswerSettings.load(reader) == AnswerSettings.load(ROOT / "rag" / "models" / "reader")  # untouched

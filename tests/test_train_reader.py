@@ -9,8 +9,9 @@ import pytest
 from rag.answer import reader as rd
 from rag.errors import DatasetError
 from rag.eval.evalsets import load, read_squad
-from rag.eval.train_reader import (EMULATED_BF16, Example, _batches, _bf16, _precision_lines, _token_lengths,
-                                   examples_from, span_kl, trained_seed)
+from rag.eval.train_reader import (EMULATED_BF16, HOLDOUT, Example, _batches, _bf16, _precision_lines,
+                                   _title_hash, _token_lengths, evaluate_heldout, examples_from, held_titles,
+                                   span_kl, trained_seed)
 from conftest import ROOT
 
 MINI2 = ROOT / "tests" / "fixtures" / "mini-squad2.json"
@@ -145,7 +146,7 @@ def test_unanswerable_questions_give_near_miss_negatives_and_a_holdout_is_kept()
     impossible = [e for e in examples if e.kind == "impossible"]
     assert impossible and all(e.label == 0 for e in impossible)
     questions = {e.qid for e in examples} | {h.qid for h in held}
-    assert not {e.qid for e in examples} & {h.qid for h in held}  # held-out articles never train
+    assert held and not {e.qid for e in examples} & {h.qid for h in held}  # held-out articles never train
     assert len(questions) <= 10
     # the split is by article, seeded: another seed may hold out another one
     assert examples_from(MINI2, seed=13)[0] == examples
@@ -162,15 +163,55 @@ def test_a_held_out_seed_keeps_its_articles_out_whatever_the_seed_draws():
     assert not {e.qid for e in examples} & own
 
 
+def test_one_article_in_ten_is_held_out_and_at_least_one_of_a_small_file():
+    titles = [f"مقالة {i}" for i in range(200)]
+    drawn = {t for t in titles if _title_hash(t, 13) % HOLDOUT == 0}
+    assert held_titles(titles, 13) == drawn and 10 <= len(drawn) <= 30  # a large file keeps its draw
+    small = [t for t in titles if t not in drawn][:3]  # a maintainer's three articles, none drawn
+    assert held_titles(small, 13) == {min(small, key=lambda t: _title_hash(t, 13))}
+    assert held_titles(small, 13) == held_titles(reversed(small), 13)  # by the seeded hash, not file order
+    assert held_titles(small[:1], 13) == frozenset()  # one article: it is all there is to train on
+
+
+def test_without_both_kinds_of_held_out_decision_the_threshold_is_the_default():
+    metrics, threshold = evaluate_heldout(None, None, [])
+    assert threshold == 0.5 and metrics["held_out_questions"] == 0
+    assert metrics["balanced_accuracy"] is None and metrics["answered"] is None  # not measured, not 0
+
+
+def test_questions_left_out_of_training_are_named_by_row(tmp_path):
+    context = "ذهب أحمد إلى السوق يوم الجمعة. ثم عاد إلى بيته مساءً."
+    qas = [{"id": "ok", "question": "متى ذهب أحمد إلى السوق؟", "answers": [{"text": "يوم الجمعة", "answer_start": 19}]},
+           {"id": "bare", "question": "من ذهب إلى السوق؟"},  # SQuAD v1 without answers
+           {"id": "elsewhere", "question": "متى عاد أحمد؟", "answers": [{"text": "يوم الخميس", "answer_start": 40}]}]
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps({"data": [{"title": "أحمد", "paragraphs": [{"context": context, "qas": qas}]}]},
+                            ensure_ascii=False), encoding="utf-8")
+    skipped: dict[str, list[str]] = {}
+    examples, _ = examples_from(f, seed=13, skipped=skipped)
+    assert skipped == {"no_answer": ["data[0].paragraphs[0].qas[1]"], "not_found": ["data[0].paragraphs[0].qas[2]"]}
+    assert {e.qid for e in examples} == {"ok"}
+    only_bad = tmp_path / "bad-rows.json"
+    only_bad.write_text(json.dumps({"data": [{"title": "أحمد", "paragraphs": [{"context": context, "qas": qas[1:]}]}]},
+                                   ensure_ascii=False), encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(only_bad), "--out",
+                        str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "not marked is_impossible (first: data[0].paragraphs[0].qas[0])" in r.stderr
+    assert "not found in its paragraph (first: data[0].paragraphs[0].qas[1])" in r.stderr
+
+
 @pytest.mark.parametrize("doc, where", [
     ({"data": [{"title": "x", "paragraphs": [{"context": "نص", "qas": [{"id": "1"}]}]}]},
      "data[0].paragraphs[0].qas[0]"),
     ({"data": [{"title": "x", "paragraphs": [{"qas": []}]}]}, "data[0].paragraphs[0]"),
     ({"rows": []}, "top-level 'data'"),
+    (b'{"data": [', "not JSON"),
+    ('{"data": []} مقال'.encode("cp1256"), "not UTF-8"),
 ])
 def test_a_malformed_file_names_the_file_and_the_row(tmp_path, doc, where):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(doc))
+    bad.write_bytes(doc) if isinstance(doc, bytes) else bad.write_text(json.dumps(doc))
     with pytest.raises(DatasetError, match=r"bad\.json") as e:
         examples_from(bad, seed=1)
     assert where in str(e.value)

@@ -32,8 +32,8 @@ v5 with ``distract`` or ``attribute`` fixed none of the failures it was made for
 2026-12-04).
 
 One article in ``HOLDOUT`` (by a seeded hash of its title) is held out of
-every file; its questions choose the threshold and give the manifest's
-metrics. Training is seeded; the same data, seed and machine give the same
+every file, and at least one of a file with two or more; its questions
+choose the threshold and give the manifest's metrics. Training is seeded; the same data, seed and machine give the same
 artifact.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -62,6 +62,10 @@ from ..text import normalize, tokenize
 NEAR_MISSES = "-near-misses"  # the decisions of a file's near misses are filed under its name plus this
 HOLDOUT = 10  # one article in ten is held out
 OTHER_DEPTH = 4  # windows of other articles that stand in for "the article is absent"
+# Why an answerable question gives no example (examples_from's ``skipped``), for the log.
+SKIPPED = {"no_answer": "no answer text and not marked is_impossible",
+           "not_found": "an answer not found in its paragraph",
+           "across": "an answer across more than one window"}
 Progress = Callable[[str, int, int], None]
 
 
@@ -150,11 +154,21 @@ class TrainOptions:
     token_buckets: bool = False
 
 
-def held_out(title: str, seed: int) -> bool:
-    """Whether an article is held out of training (one in ``HOLDOUT``, by a
-    seeded hash of its title): its questions choose the threshold and fit
-    the calibration, never the weights."""
-    return int(hashlib.sha1(f"{seed}/{title}".encode()).hexdigest(), 16) % HOLDOUT == 0
+def _title_hash(title: str, seed: int) -> int:
+    return int(hashlib.sha1(f"{seed}/{title}".encode()).hexdigest(), 16)
+
+
+def held_titles(titles: Iterable[str], seed: int) -> frozenset[str]:
+    """The articles of one file held out of training: one in ``HOLDOUT``, by a
+    seeded hash of the title. Their questions choose the threshold and fit
+    the calibration, never the weights. A small file (a maintainer's own
+    questions) may draw none: then the article of the smallest hash is held
+    out, if another is left to train on. Files that draw one keep their split."""
+    titles = set(titles)
+    held = frozenset(t for t in titles if _title_hash(t, seed) % HOLDOUT == 0)
+    if held or len(titles) < 2:
+        return held
+    return frozenset({min(titles, key=lambda t: (_title_hash(t, seed), t))})
 
 
 @dataclass
@@ -174,13 +188,18 @@ def _locate(context: str, text: str, start: int) -> tuple[int, int] | None:
 
 def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Progress | None = None,
                   cut: bool = False, distract: bool = False, swap: bool = False, attribute: bool = False,
-                  held_seed: int | None = None) -> tuple[list[Example], list[HeldQuestion]]:
+                  held_seed: int | None = None, skipped: dict[str, list[str]] | None = None
+                  ) -> tuple[list[Example], list[HeldQuestion]]:
     """Training examples and held-out questions of one SQuAD file. ``held_seed``
-    chooses the held-out articles (default: ``seed``, which draws the rest)."""
+    chooses the held-out articles (default: ``seed``, which draws the rest).
+    Answerable questions that give nothing to learn or score are left out;
+    ``skipped`` collects where they are (``data[a].paragraphs[p].qas[q]``) by
+    reason, for the log (``SKIPPED``)."""
+    skipped = {} if skipped is None else skipped
     paragraphs = read_squad(path)
     rnd = random.Random(f"{seed}-{path.name}")
     titles = sorted({p.article for p in paragraphs})
-    held = {t for t in titles if held_out(t, seed if held_seed is None else held_seed)}
+    held = held_titles(titles, seed if held_seed is None else held_seed)
     art_of = {t: i for i, t in enumerate(titles)}
     windows: list[_Window] = []
     per_para: list[list[int]] = []
@@ -218,10 +237,13 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
         if not ids:
             continue
         article = art_of[para.article]
-        for qa in para.qas:
+        for q, qa in enumerate(para.qas):
             answer = next((loc for t, s in qa.answers if (loc := _locate(para.context, t, s))), None)
+            holding = [j for j in ids if answer and windows[j].lo <= answer[0] and answer[1] <= windows[j].hi]
+            if not qa.impossible and not holding:
+                reason = "no_answer" if not qa.answers else "not_found" if answer is None else "across"
+                skipped.setdefault(reason, []).append(f"data[{para.where[0]}].paragraphs[{para.where[1]}].qas[{q}]")
             if para.article in held:
-                holding = [j for j in ids if answer and windows[j].lo <= answer[0] and answer[1] <= windows[j].hi]
                 if qa.impossible or holding:
                     heldout.append(HeldQuestion(
                         qa.id, qa.question, not qa.impossible, tuple(windows[j].text for j in ids),
@@ -235,11 +257,8 @@ def examples_from(path: Path, seed: int, span_weight: float = 1.0, progress: Pro
                 w = windows[pool[0]]
                 train.append(Example(qa.id, qa.question, w.text, 0, None, "impossible"))
                 continue
-            if answer is None:
+            if answer is None or not holding:
                 continue
-            holding = [j for j in ids if windows[j].lo <= answer[0] and answer[1] <= windows[j].hi]
-            if not holding:
-                continue  # the answer crosses more than one window
             w = windows[rnd.choice(holding)]
             train.append(Example(qa.id, qa.question, w.text, 1, (answer[0] - w.lo, answer[1] - w.lo), "answer",
                                  span_weight))
@@ -452,10 +471,13 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     files = []
     for path in options.data:
         path = Path(path)
+        skipped: dict[str, list[str]] = {}
         ex, ho = examples_from(path, options.seed, options.span_weight.get(path.stem, 1.0), progress,
                                cut=options.cut, distract=options.distract, swap=options.swap,
-                               attribute=options.attribute, held_seed=held_seed)
+                               attribute=options.attribute, held_seed=held_seed, skipped=skipped)
         log(f"{path.name}: {len(ex)} training examples, {len(ho)} held-out questions")
+        for reason, places in skipped.items():
+            log(f"{path.name}: {len(places)} question(s) left out, {SKIPPED[reason]} (first: {places[0]})")
         examples += ex * max(1, int(options.repeat.get(path.stem, 1)))
         held += ho
         files.append({"file": path.name, "sha256": file_hash(path), "examples": len(ex), "held_out": len(ho)})
@@ -733,7 +755,8 @@ def evaluate_heldout(net, tok, held: Sequence[HeldQuestion], progress: Progress 
     * unanswerable (SQuAD 2.0), own paragraph read: should refuse.
 
     The threshold maximizes balanced accuracy (mean of answer rate and refusal
-    rate); returns the metrics at it."""
+    rate); returns the metrics at it. Without both kinds of decision there is
+    no curve: the threshold stays the default and the rates are None."""
     from ..answer.calibration import choose_threshold
 
     progress = progress or (lambda stage, done, total: None)
@@ -751,13 +774,16 @@ def evaluate_heldout(net, tok, held: Sequence[HeldQuestion], progress: Progress 
         else:
             neg.append(own[best].p_answer)
         progress("held-out", n + 1, len(held))
+    metrics: dict = {"held_out_questions": len(held), "answerable": len(pos), "should_refuse": len(neg)}
+    if not (pos and neg):
+        return metrics | dict.fromkeys(("answered", "refused", "balanced_accuracy", "span_f1_from_gold_window")), \
+            AnswerSettings().reader_threshold
     # the curve's own best: the held-out questions are not grouped by article here (the
     # calibrated threshold, which decides once `rag calibrate` has run, is; see calibrate)
     threshold, answered, refused = choose_threshold(pos + neg, [1] * len(pos) + [0] * len(neg))
-    metrics = {"held_out_questions": len(held), "answerable": len(pos), "should_refuse": len(neg),
-               "answered": round(answered, 4), "refused": round(refused, 4),
-               "balanced_accuracy": round((answered + refused) / 2, 4),
-               "span_f1_from_gold_window": round(sum(spans) / max(1, len(spans)), 4)}
+    metrics |= {"answered": round(answered, 4), "refused": round(refused, 4),
+                "balanced_accuracy": round((answered + refused) / 2, 4),
+                "span_f1_from_gold_window": round(sum(spans) / max(1, len(spans)), 4)}
     return metrics, float(threshold)
 
 
@@ -795,10 +821,11 @@ def heldout_file(path: Path, seed: int, max_questions: int, out: Path, every: bo
     holds."""
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     articles = list(enumerate(doc.get("data", [])))
-    order = sorted(articles, key=lambda a: not held_out(_title(*a), seed))
+    held = held_titles((_title(*a) for a in articles), seed)
+    order = sorted(articles, key=lambda a: _title(*a) not in held)
     keep, n = [], 0
     for a, article in order:
-        if n >= max_questions or not (every or held_out(_title(a, article), seed)):
+        if n >= max_questions or not (every or _title(a, article) in held):
             continue
         keep.append(article)
         n += sum(len(p.get("qas", [])) for p in article.get("paragraphs", []))
@@ -913,8 +940,17 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
         work.mkdir(parents=True, exist_ok=True)
         subset = work / f"{path.stem}-calibration.json"
         n = heldout_file(path, seed, options.max_questions, subset, every=options.every_article)
+        # drawn over the whole file, as training drew them (the subset may hold only these)
+        held_articles = held_titles((p.article for p in read_squad(path)), seed)
         log(f"{path.name}: {n} questions")
         files.append({"file": path.name, "sha256": file_hash(path), "questions": n})
+        articles = len({p.article for p in read_squad(subset)})
+        if articles < 2:  # each question is asked with its article and without it, in folds by article
+            raise DatasetError(
+                f"{path}: {articles} {'held-out ' if not options.every_article else ''}article(s) to calibrate on, "
+                "and asking each question without its article needs two or more"
+                + (": add --every-article, or give questions from more articles" if not options.every_article
+                   else ": give questions from more articles"))
         evalset = load(subset)
         passes = [(path.stem, evalset, work, options.folds)]
         if options.near_misses and not any(q.impossible for q in evalset.questions):
@@ -924,7 +960,7 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
             passes.append((path.stem + NEAR_MISSES, load(near), work / "near-misses", 1))
         for name, evalset, folder, folds in passes:
             group = {q.id: q.group for q in evalset.questions}
-            held = {q for q, g in group.items() if held_out(g, seed)}
+            held = {q for q, g in group.items() if g in held_articles}
             result = evaluate(evalset, config, EvalOptions(work_dir=folder, systems=("sanad",), folds=folds),
                               progress=progress, decider=decider)
             for r in result.rows:
