@@ -82,6 +82,8 @@ def test_squad2_short_run_measures_answerability(tmp_path):
     (["README.md"], "error: README.md:1: not JSON"),
     ([str(MINI), "--systems", "sanad,gpt"], "error: unknown system(s): gpt"),
     ([str(MINI), "--limit", "0"], "error: --limit must be at least 1"),
+    # one article: the refusal test cannot remove it and ask again; said before any index is built
+    ([str(MINI), "--limit", "1"], "error: the refusal test asks each question with its article removed"),
 ])
 def test_mistakes_are_one_line(args, message, tmp_path):
     r = rag_eval(*args, tmp_path=tmp_path, timeout=120)

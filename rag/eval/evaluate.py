@@ -240,6 +240,15 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
     if unknown:
         raise DatasetError(f"unknown system(s): {', '.join(sorted(unknown))}; choose from {', '.join(SYSTEMS)}")
     evalset = evalset.limited(options.limit)
+    refusal_test = evalset.format == "squad" and options.folds > 1 and "sanad" in options.systems
+    fold_of = folds_of([p.group for p in evalset.paragraphs], options.folds) if refusal_test else {}
+    if refusal_test and len(set(fold_of.values())) < 2:  # one article; checked before the index is built
+        which = ("this set's questions come" if not options.limit else "the first question comes"
+                 if options.limit == 1 else f"the first {options.limit} questions come")
+        raise DatasetError(f"the refusal test asks each question with its article removed, so it needs questions "
+                           f"from two or more articles, and {which} from one: "
+                           + ("take more with a larger --limit, or " if options.limit else "")
+                           + "skip the test with --folds 1")
     embedder = embedder or SentenceTransformerEmbedder.from_config(config)
     work = Path(options.work_dir)
     loader: Loader
@@ -318,10 +327,7 @@ def evaluate(evalset: EvalSet, config: Config, options: EvalOptions, embedder=No
         progress("ask", n, len(qs))
 
     n_absent = 0
-    if evalset.format == "squad" and options.folds > 1 and "sanad" in options.systems:
-        fold_of = folds_of([p.group for p in evalset.paragraphs], options.folds)
-        if len(set(fold_of.values())) < 2:
-            raise DatasetError("the refusal test needs at least two articles; use a larger --limit")
+    if refusal_test:
         by_fold: dict[int, list[EvalQuestion]] = {}
         for q in qs:
             by_fold.setdefault(fold_of[q.group], []).append(q)
