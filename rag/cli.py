@@ -328,7 +328,7 @@ def cmd_train_reader(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from .eval.train_reader import CalibrateOptions, calibrate
+    from .eval.calibrate import CalibrateOptions, calibrate
 
     # a refit from saved decisions reads no training file, so it needs none on this machine
     data = _training_files(args) if not args.decisions else tuple(args.data or ())

@@ -204,7 +204,7 @@ def saved_decisions(tmp_path, settings: AnswerSettings, n: int = 300):
 
 def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
     from rag.errors import DatasetError
-    from rag.eval.train_reader import CalibrateOptions, calibrate
+    from rag.eval.calibrate import CalibrateOptions, calibrate
 
     _, decisions, reader = saved_decisions(tmp_path, AnswerSettings(reader_threshold=0.56))
     summary = calibrate(CalibrateOptions(data=(), reader=reader, work_dir=tmp_path, decisions=decisions),
@@ -243,7 +243,7 @@ def test_rag_calibrate_prints_the_threshold_and_the_curves_best(tmp_path, capsys
 
 def test_calibrate_can_leave_features_out(tmp_path):
     from rag.errors import DatasetError
-    from rag.eval.train_reader import CalibrateOptions, calibrate
+    from rag.eval.calibrate import CalibrateOptions, calibrate
 
     rows, decisions, reader = saved_decisions(tmp_path, AnswerSettings())
     for kind in ("trees", "logistic"):
@@ -277,7 +277,7 @@ def test_decision_features_say_whether_the_rules_would_answer():
 def test_calibrate_holds_out_the_articles_the_reader_held_out(tmp_path):
     """Without --seed, calibration takes the reader's own training seed from its
     manifest: another seed would count articles it trained on as held out."""
-    from rag.eval.train_reader import trained_seed as _trained_seed
+    from rag.eval.training_data import trained_seed as _trained_seed
 
     (tmp_path / "manifest.json").write_text('{"seed": 14}')
     assert _trained_seed(tmp_path) == 14
@@ -295,7 +295,7 @@ def test_calibrate_on_a_single_held_out_article_says_what_to_do(tmp_path):
 
     from conftest import ROOT
     from rag.errors import DatasetError
-    from rag.eval.train_reader import CalibrateOptions, calibrate
+    from rag.eval.calibrate import CalibrateOptions, calibrate
 
     reader = tmp_path / "reader"
     shutil.copytree(ROOT / "rag" / "models" / "reader", reader)
@@ -304,3 +304,29 @@ def test_calibrate_on_a_single_held_out_article_says_what_to_do(tmp_path):
         calibrate(CalibrateOptions(data=(mini2,), reader=reader, work_dir=tmp_path / "work", seed=13),
                   log=lambda line: None)
     assert AnswerSettings.load(reader) == AnswerSettings.load(ROOT / "rag" / "models" / "reader")  # untouched
+
+
+def test_near_misses_cut_the_answer_sentence_and_keep_every_other_offset(tmp_path):
+    from rag.eval.calibrate import near_miss_file
+
+    context = ("تأسست شركة xAI في عام 2023 على يد إيلون ماسك. وجمعت الشركة 20 مليار دولار في جولة تمويل. "
+               "ومقرها في مدينة سان فرانسيسكو.")
+    qas = [{"id": "q1", "question": "متى تأسست xAI؟", "answers": [{"text": "2023", "answer_start": context.index("2023")}]},
+           {"id": "q2", "question": "كم جمعت الشركة؟",
+            "answers": [{"text": "20 مليار دولار", "answer_start": context.index("20 مليار")}]},
+           {"id": "q3", "question": "أين مقرها؟",
+            "answers": [{"text": "سان فرانسيسكو", "answer_start": context.index("سان فرانسيسكو")}]}]
+    src = tmp_path / "src.json"
+    src.write_text(json.dumps({"data": [{"title": "xAI", "paragraphs": [{"context": context, "qas": qas}]}]},
+                              ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "near.json"
+    assert near_miss_file(src, 13, out) == 1
+    para = json.loads(out.read_text(encoding="utf-8"))["data"][0]["paragraphs"][0]
+    impossible = [qa for qa in para["qas"] if qa.get("is_impossible")]
+    assert len(impossible) == 1 and impossible[0]["answers"] == []
+    original = next(qa for qa in qas if qa["id"] == impossible[0]["id"])["answers"][0]["text"]
+    assert original not in para["context"] and len(para["context"]) < len(context)
+    for qa in para["qas"]:
+        for ans in qa["answers"]:
+            assert para["context"][ans["answer_start"]:ans["answer_start"] + len(ans["text"])] == ans["text"]
+    assert len(para["qas"]) == 3  # each of the others had its answer in another sentence
