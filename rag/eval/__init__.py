@@ -1,1 +1,2 @@
-"""Measuring and learning: evaluation sets, metrics, baselines, the harness, reports, reader training."""
+"""Measuring and learning: evaluation sets, metrics, baselines, the harness, reports, the reader's
+training data, its training and its calibration."""
