@@ -215,7 +215,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .eval.compare import changes, load_run, metric_deltas
+    from .eval.compare import changes, load_run, metric_deltas, overlap
 
     old, new = load_run(args.old), load_run(args.new)
     if args.system not in old.metrics or args.system not in new.metrics:
@@ -223,7 +223,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"error: system {args.system!r} is not in both runs (both have: {', '.join(have) or 'none'})",
               file=sys.stderr)
         return EXIT_USER_ERROR
+    shared, only_old, only_new = overlap(old, new, args.system)
+    if not shared and (only_old or only_new):
+        print(f"error: the two runs asked no question in common ({only_old} and {only_new} questions): "
+              "runs of different sets; compare two runs of the same set", file=sys.stderr)
+        return EXIT_USER_ERROR
     print(f"{args.system}: {old.folder} -> {new.folder}")
+    if only_old or only_new:
+        print(f"note: {shared} questions in both runs, {only_old} only in the first and {only_new} only in the "
+              "second (another --limit or set version?): the metrics below are over different questions")
     for label, a, b in metric_deltas(old, new, args.system):
         delta = f"{b - a:+.3f}" if a is not None and b is not None else ""
         print(f"  {label:36}{'-' if a is None else round(a, 3):>9} {'-' if b is None else round(b, 3):>9} {delta:>8}")

@@ -6,7 +6,7 @@ import pytest
 
 from rag.cli import main
 from rag.errors import DatasetError
-from rag.eval.compare import changes, load_run, metric_deltas, outcome
+from rag.eval.compare import changes, load_run, metric_deltas, outcome, overlap
 
 
 def row(id, refused, gold=True, short=None, present=True, answerable=True, system="sanad", short_f1=None):
@@ -85,6 +85,20 @@ def test_the_command_prints_both(runs, capsys):
     assert "- a2: answered, gold «ملياري دولار» -> refused (short F1 1.00 -> 0.00)" in out
     assert "... and 4 more" in out
     assert "+0.250" in out
+    # a9 was asked only in the new run: said before the metrics, which are over different questions
+    assert overlap(old, new, "sanad") == (7, 0, 1)
+    assert "note: 7 questions in both runs, 0 only in the first and 1 only in the second" in out
+
+
+def test_runs_of_different_sets_are_refused_in_one_line(runs, tmp_path, capsys):
+    old, _ = runs
+    other = write(tmp_path / "tydi", {"answer.contains_gold": 0.8}, [row("t1", refused=False), row("t2", refused=True)])
+    assert overlap(old, load_run(other), "sanad") == (0, 7, 2)
+    assert main(["compare", str(old.folder), str(other)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the two runs asked no question in common (7 and 2 questions)")
+    assert main(["compare", str(old.folder), str(old.folder)]) == 0
+    assert "note:" not in capsys.readouterr().out  # the same questions: nothing to note
 
 
 def test_a_folder_that_is_not_a_run_is_one_line(runs, tmp_path, capsys):
