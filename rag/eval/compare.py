@@ -79,14 +79,13 @@ def metric_deltas(old: Run, new: Run, system: str) -> list[tuple[str, float | No
     return [(label, a.get(key), b.get(key)) for key, label in TABLE if key in a or key in b]
 
 
-def _asked(run: Run, system: str) -> set[tuple[str, bool]]:
-    return {(r["id"], bool(r.get("present"))) for r in run.rows if r.get("system") == system}
+def _asked(run: Run, system: str) -> set[str]:
+    return {r["id"] for r in run.rows if r.get("system") == system}
 
 
 def overlap(old: Run, new: Run, system: str) -> tuple[int, int, int]:
-    """How many questions (each asked with its article, or without) both runs
-    asked, only the old one, and only the new one: runs of other sets share
-    none, and a --limit shares part."""
+    """How many questions both runs asked, only the old one, and only the new
+    one: runs of other sets share none, and a --limit shares part."""
     a, b = _asked(old, system), _asked(new, system)
     return len(a & b), len(a - b), len(b - a)
 
