@@ -27,11 +27,15 @@ def test_train_reader_writes_a_loadable_reproducible_artifact(tmp_path):
     outs = []
     for name in ("a", "b"):
         out = tmp_path / name
+        if name == "b":  # a damaged checkpoint left by an earlier run: started over, not a traceback
+            out.mkdir()
+            (out / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
         r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", str(MINI), str(MINI2),
                             "--out", str(out), "--max-examples", "24", "--max-holdout", "4"],
                            capture_output=True, text=True, cwd=ROOT, timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
         assert "threshold" in r.stdout
+        assert ("checkpoint.pt is unreadable" in r.stderr) == (name == "b")
         outs.append(out)
     a, b = (json.loads((o / "manifest.json").read_text()) for o in outs)
     assert a["files"] == b["files"]  # same data and seed: the same adapter and heads, byte for byte

@@ -173,7 +173,11 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
     ckpt = options.out / "checkpoint.pt"
     start, earlier_s = 0, 0.0  # training time of the runs this one resumes
     if ckpt.is_file():  # resume an interrupted run of the same options
-        state = torch.load(ckpt, weights_only=False)
+        try:
+            state = torch.load(ckpt, weights_only=False)
+        except Exception as err:  # torch raises several kinds for a damaged file; it is only a checkpoint
+            state = {}
+            log(f"{ckpt} is unreadable ({type(err).__name__}); training from the start")
         if state.get("options") == _options_key(options):
             net.load_state_dict(state["net"], strict=False)
             opt.load_state_dict(state["opt"])
@@ -181,6 +185,8 @@ def train(options: TrainOptions, progress: Progress | None = None, log: Callable
             start = state["step"]
             earlier_s = state.get("seconds", 0.0)
             log(f"resuming from step {start} of {total}")
+        elif state:
+            log(f"{ckpt} is from a run with other options or data; training from the start (it will be replaced)")
     bf16 = _bf16(options.precision)
     for line in _precision_lines(bf16):
         log(line)
