@@ -54,7 +54,7 @@ def heldout_file(path: Path, seed: int, max_questions: int, out: Path, every: bo
     holds."""
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     articles = list(enumerate(doc.get("data", [])))
-    held = held_titles((_title(*a) for a in articles), seed)
+    held = held_titles((p.article for p in read_squad(path)), seed)  # as training drew them
     order = sorted(articles, key=lambda a: _title(*a) not in held)
     keep, n = [], 0
     for a, article in order:
