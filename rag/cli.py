@@ -267,6 +267,12 @@ def _training_files(args: argparse.Namespace) -> tuple[Path, ...] | None:
         if not d.is_file():
             print(f"error: {d}: no such file", file=sys.stderr)
             return None
+    stems = [d.stem for d in data]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:  # per-file options (--repeat, --span-weight) and calibrate's work folders go by this name
+        print(f"error: --data names more than one file called {twice[0]}.json; files are told apart by name "
+              "(--repeat, --span-weight), so give each its own", file=sys.stderr)
+        return None
     return data
 
 

@@ -211,3 +211,18 @@ def test_a_malformed_file_names_the_file_and_the_row(tmp_path, doc, where):
                         str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr and where in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_same_file_named_twice_is_one_clear_line(tmp_path):
+    """Per-file options (--repeat, --span-weight) go by the file's name: two
+    files of one name would share them, and the same file twice would train
+    twice on each of its examples."""
+    other = tmp_path / "mini-squad.json"
+    other.write_bytes(MINI2.read_bytes())
+    for data in ([MINI, MINI], [MINI, other]):
+        r = subprocess.run([sys.executable, "-m", "rag", "train-reader", "--data", *map(str, data), "--out",
+                            str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert r.stderr.strip() == ("error: --data names more than one file called mini-squad.json; files are told "
+                                    "apart by name (--repeat, --span-weight), so give each its own")
+        assert not (tmp_path / "out").exists()
