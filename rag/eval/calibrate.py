@@ -47,14 +47,14 @@ class CalibrateOptions:
         return self.seed if self.seed is not None else trained_seed(self.reader)
 
 
-def heldout_file(path: Path, seed: int, max_questions: int, out: Path, every: bool = False) -> int:
-    """Write the held-out articles of a SQuAD file (whole articles, in file
-    order, up to about ``max_questions`` questions) as a SQuAD file; with
-    ``every``, the other articles follow them. Returns how many questions it
-    holds."""
+def heldout_file(path: Path, held: frozenset[str], max_questions: int, out: Path, every: bool = False
+                 ) -> tuple[int, int]:
+    """Write the held-out articles of a SQuAD file (titles in ``held``; whole
+    articles, in file order, up to about ``max_questions`` questions) as a
+    SQuAD file; with ``every``, the other articles follow them. Returns how
+    many questions and articles it holds."""
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     articles = list(enumerate(doc.get("data", [])))
-    held = held_titles((p.article for p in read_squad(path)), seed)  # as training drew them
     order = sorted(articles, key=lambda a: _title(*a) not in held)
     keep, n = [], 0
     for a, article in order:
@@ -64,7 +64,7 @@ def heldout_file(path: Path, seed: int, max_questions: int, out: Path, every: bo
         n += sum(len(p.get("qas", [])) for p in article.get("paragraphs", []))
     out.write_text(json.dumps({"version": doc.get("version", ""), "data": keep}, ensure_ascii=False),
                    encoding="utf-8")
-    return n
+    return n, len(keep)
 
 
 def near_miss_file(path: Path, seed: int, out: Path) -> int:
@@ -172,12 +172,11 @@ def collect_decisions(options: CalibrateOptions, progress: Progress | None = Non
         work = Path(options.work_dir) / path.stem
         work.mkdir(parents=True, exist_ok=True)
         subset = work / f"{path.stem}-calibration.json"
-        n = heldout_file(path, seed, options.max_questions, subset, every=options.every_article)
         # drawn over the whole file, as training drew them (the subset may hold only these)
         held_articles = held_titles((p.article for p in read_squad(path)), seed)
+        n, articles = heldout_file(path, held_articles, options.max_questions, subset, every=options.every_article)
         log(f"{path.name}: {n} questions")
         files.append({"file": path.name, "sha256": file_hash(path), "questions": n})
-        articles = len({p.article for p in read_squad(subset)})
         if articles < 2:  # each question is asked with its article and without it, in folds by article
             raise DatasetError(
                 f"{path}: {articles} {'held-out ' if not options.every_article else ''}article(s) to calibrate on, "
