@@ -55,6 +55,8 @@ CSS = """
 .gradio-container { font-family: "Noto Naskh Arabic", "Noto Sans Arabic", "Amiri", "Segoe UI", "Tahoma",
   "Geeza Pro", "Arial", sans-serif !important; max-width: 980px !important; margin: auto; }
 #chat .message-content, .answer, .passage, .refusal { unicode-bidi: plaintext; line-height: 1.9; }
+/* a long unbroken word (a pasted link or token) wraps instead of widening the page past a phone's screen */
+#chat, #chat *, #question textarea, table.catalogue td { overflow-wrap: anywhere; }
 .answer { font-size: 1.08em; }
 a.cite { text-decoration: none; font-weight: bold; padding: 0 2px; color: #0b5cad; }
 .sources, .related { margin-top: 10px; border-top: 1px solid #ddd; padding-top: 6px; font-size: 0.95em; }

@@ -111,6 +111,24 @@ def test_conversation_in_arabic(app_server, browser):
     page.close()
 
 
+def test_a_phone_screen_never_scrolls_sideways(app_server, browser):
+    """On a phone's width, an answer with its sources, and a question holding a long
+    unbroken word (a pasted link; "هههه…" did the same), wrap inside the screen: before the
+    CSS rule that lets any word break, that question widened the page to 980 px on a 390-px
+    screen."""
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="ar")
+    page.goto(app_server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    ask(page, "كم دفع ألتمان رسوم حجز سيارة رودستر؟")
+    wait_reply(page, 1, ".sources")
+    ask(page, "ما معنى https://example.com/?id=" + "A1b2C3d4" * 20 + "؟")  # no hyphen or space to break at
+    wait_reply(page, 2, ".refusal, .sources")
+    width = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=True)
+    assert width[0] <= width[1] == 390, width
+    page.close()
+
+
 def test_two_users_at_once_get_their_own_answers(app_server, browser):
     server = app_server
     a, b = browser.new_context().new_page(), browser.new_context().new_page()
