@@ -67,8 +67,8 @@ a.cite { text-decoration: none; font-weight: bold; padding: 0 2px; color: #0b5ca
 .source-meta { color: #666; font-size: 0.9em; }
 table.catalogue { width: 100%; border-collapse: collapse; }
 table.catalogue td, table.catalogue th { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: start; }
-.passage mark { background: #ffe58a; color: inherit; padding: 0 2px; border-radius: 3px; }
-mark.short { background: #ffc94d; color: inherit; font-weight: bold; padding: 0 2px; border-radius: 3px; }
+.passage mark { background: #ffe58a; color: #1f1f1f; padding: 0 2px; border-radius: 3px; }
+mark.short { background: #ffc94d; color: #1f1f1f; font-weight: bold; padding: 0 2px; border-radius: 3px; }
 .answer mark.short { background: #ffe58a; }
 .short-answer { font-size: 1.15em; margin-bottom: 4px; unicode-bidi: plaintext; }
 .refusal { color: #555; background: rgba(127,127,127,0.12); border-inline-start: 4px solid #999;
@@ -79,6 +79,13 @@ mark.short { background: #ffc94d; color: inherit; font-weight: bold; padding: 0 
 .notice { color: #8a5a00; }
 .llm-note { color: #666; font-size: 0.85em; margin-top: 4px; }
 footer { display: none !important; }
+/* Gradio follows the system's dark mode (class "dark" on body): the greys and blue above would be dark on
+   dark, so they get light counterparts; the yellow highlights keep their dark text in both modes */
+.dark .refusal { color: #d6d6d6; }
+.dark .source-meta, .dark .llm-note, .dark .thinking { color: #b0b0b0; }
+.dark a.cite { color: #7ab8ff; }
+.dark .notice { color: #f2c14e; }
+.dark .sources, .dark .related, .dark table.catalogue td, .dark table.catalogue th { border-color: #444; }
 """
 
 

@@ -129,6 +129,44 @@ def test_a_phone_screen_never_scrolls_sideways(app_server, browser):
     page.close()
 
 
+# WCAG 2 contrast of an element's text against what lies under it: the backgrounds of it and its
+# ancestors composited from the page's base (white) up, each with its alpha.
+CONTRAST = """e => {
+  const rgba = s => { const v = s.match(/[\\d.]+/g).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+  const chain = []; for (let n = e; n; n = n.parentElement) chain.unshift(getComputedStyle(n).backgroundColor);
+  const over = (c, under) => {
+    const [r, g, b, a] = rgba(c); return [r, g, b].map((v, i) => v * a + under[i] * (1 - a)); };
+  let bg = [255, 255, 255];
+  for (const c of chain) bg = over(c, bg);
+  const fg = over(getComputedStyle(e).color, bg);
+  const lum = c => c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+                   .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["dark", "light"])
+def test_highlights_refusals_and_links_stay_readable_in_both_colour_schemes(app_server, browser, scheme):
+    """Gradio follows the system's dark mode. Before the page had dark counterparts, the
+    highlighted quote was light text on yellow (contrast about 1.3) and a refusal grey on grey."""
+    page = browser.new_page(viewport={"width": 1100, "height": 1100}, locale="ar", color_scheme=scheme)
+    page.goto(app_server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    ask(page, "كم دفع ألتمان رسوم حجز سيارة رودستر؟")
+    answer = wait_reply(page, 1, ".sources")
+    ask(page, "ما لون سيارة رودستر التي حجزها ألتمان؟")
+    refusal = wait_reply(page, 2, ".refusal")
+    page.screenshot(path=str(ARTIFACTS / f"colours-{scheme}.png"), full_page=True)
+    shown = {"short answer in the quote": answer.locator(".answer mark.short").first,
+             "quote in its source": answer.locator(".passage mark").first,
+             "citation link": answer.locator("a.cite").first,
+             "refusal": refusal.locator(".refusal").first}
+    ratios = {name: round(el.evaluate(CONTRAST), 2) for name, el in shown.items()}
+    assert all(r >= 4.5 for r in ratios.values()), ratios  # WCAG AA for body text
+    page.close()
+
+
 def test_two_users_at_once_get_their_own_answers(app_server, browser):
     server = app_server
     a, b = browser.new_context().new_page(), browser.new_context().new_page()
