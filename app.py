@@ -88,6 +88,15 @@ footer { display: none !important; }
 .dark .sources, .dark .related, .dark table.catalogue td, .dark table.catalogue th { border-color: #444; }
 """
 
+# Gradio sets <html lang> from the browser's language ("en" in an English browser), but the page is
+# Arabic whatever the browser: screen readers choose their voice, and browsers their translation
+# offer, by it. Kept "ar" if Gradio sets it again.
+PAGE_JS = """() => {
+  const html = document.documentElement, arabic = () => { if (html.lang !== "ar") html.lang = "ar"; };
+  arabic();
+  new MutationObserver(arabic).observe(html, {attributes: true, attributeFilter: ["lang"]});
+}"""
+
 
 def _text(s: str) -> str:
     """Escaped, line breaks kept: shown as text, never run as HTML."""
@@ -323,7 +332,7 @@ def main() -> int:
     ui = build_ui(sanad, unavailable)
     ui.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(
         server_name=config.host, server_port=config.port, share=config.share, auth=auth,
-        css=CSS, show_error=False, footer_links=[],
+        css=CSS, js=PAGE_JS, show_error=False, footer_links=[],
     )
     return 0
 

@@ -129,6 +129,17 @@ def test_a_phone_screen_never_scrolls_sideways(app_server, browser):
     page.close()
 
 
+def test_the_page_says_it_is_arabic_in_a_browser_of_another_language(app_server, browser):
+    """Screen readers pick their voice by <html lang>; Gradio set it from the browser ("en")."""
+    page = browser.new_page(locale="en-US")
+    page.goto(app_server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    page.wait_for_function("document.documentElement.lang === 'ar'", timeout=10_000)
+    time.sleep(1)  # and it stays so once Gradio has finished starting
+    assert page.evaluate("document.documentElement.lang") == "ar"
+    page.close()
+
+
 # WCAG 2 contrast of an element's text against what lies under it: the backgrounds of it and its
 # ancestors composited from the page's base (white) up, each with its alpha.
 CONTRAST = """e => {
