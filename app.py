@@ -46,6 +46,7 @@ NO_READER = ("سند غير جاهز: ملفات القارئ المدرَّب (
              "على المسؤول إعادة تثبيت المشروع أو تدريب القارئ بالأمر <code>rag train-reader</code>، "
              "أو تشغيله بالقواعد القديمة <code>SANAD_READER=rules</code>.")
 LLM_SWITCH = "صياغة الإجابة بنموذج لغوي (تُعرض كل جملة بعد التحقق منها في المقطع الذي تستشهد به)"
+COPY = "نسخ الإجابة ومصادرها"  # the copy button under each reply
 LLM_NOTE = "صاغ هذه الإجابة نموذج لغوي، وتحقق سند من أن كل جملة فيها واردة في المقطع الذي تستشهد به."
 UNAVAILABLE = ("المكتبة غير جاهزة: تعذّر تجهيز فهرس المقالات ({reason}). على المسؤول تشغيل الأمر "
                "<code>rag index</code> ثم إعادة تشغيل الصفحة.")
@@ -79,6 +80,9 @@ mark.short { background: #ffc94d; color: #1f1f1f; font-weight: bold; padding: 0 
 .notice { color: #8a5a00; }
 .llm-note { color: #666; font-size: 0.85em; margin-top: 4px; }
 footer { display: none !important; }
+.copy-text { display: none; }
+.copy-answer { margin-top: 8px; font-size: 0.85em; color: inherit; background: none; cursor: pointer;
+  border: 1px solid rgba(127,127,127,0.4); border-radius: 6px; padding: 2px 10px; }
 /* Gradio follows the system's dark mode (class "dark" on body): the greys and blue above would be dark on
    dark, so they get light counterparts; the yellow highlights keep their dark text in both modes */
 .dark .refusal { color: #d6d6d6; }
@@ -88,14 +92,30 @@ footer { display: none !important; }
 .dark .sources, .dark .related, .dark table.catalogue td, .dark table.catalogue th { border-color: #444; }
 """
 
-# Gradio sets <html lang> from the browser's language ("en" in an English browser), but the page is
-# Arabic whatever the browser: screen readers choose their voice, and browsers their translation
-# offer, by it. Kept "ar" if Gradio sets it again.
+# The page's own script, run once at load. First, Gradio sets <html lang> from the browser's language
+# ("en" in an English browser), but the page is Arabic whatever the browser: screen readers choose
+# their voice, and browsers their translation offer, by it. Kept "ar" if Gradio sets it again.
 PAGE_JS = """() => {
   const html = document.documentElement, arabic = () => { if (html.lang !== "ar") html.lang = "ar"; };
   arabic();
   new MutationObserver(arabic).observe(html, {attributes: true, attributeFilter: ["lang"]});
-}"""
+  // a reply's copy button: its hidden plain text to the clipboard; the clipboard API needs a
+  // secure context (https or localhost), so elsewhere the older execCommand route is taken
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest(".copy-answer");
+    if (!button) return;
+    const text = button.parentElement.querySelector(".copy-text").textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (error) {
+      const area = document.createElement("textarea");
+      area.value = text; document.body.appendChild(area); area.select();
+      document.execCommand("copy"); area.remove();
+    }
+    button.textContent = "نُسخت ✓";
+    setTimeout(() => { button.textContent = "COPY_LABEL"; }, 1500);
+  });
+}""".replace("COPY_LABEL", COPY)
 
 
 def _text(s: str) -> str:
@@ -219,6 +239,39 @@ def _render_written(sanad: Sanad, answer: Answer, turn: int) -> str:
             f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>")
 
 
+
+def copy_text(sanad: Sanad, answer: Answer) -> str:
+    """What the copy button of a reply copies: the answer as shown (short answer,
+    then each quote as prose with its [n]), then the sources by title and link.
+    Plain text, for pasting into a document (Gradio's own copy button gave the
+    reply's HTML)."""
+    if answer.refused:
+        return answer.answer
+    if answer.composer == LLM:
+        lines = [" ".join([s.text] + [f"[{n}]" for n in s.citations]) for s in answer.statements]
+    else:
+        lines = []
+        if answer.short_answer is not None:
+            s = answer.short_answer
+            text = sanad.source_text(answer.citations[s.n - 1].source, answer.generation)
+            lines.append(f"{prose(text, s.start, s.end)} [{s.n}]")
+        lines.append(" ".join(f"{prose(sanad.source_text(c.source, answer.generation), c.start, c.end)} [{c.n}]"
+                              for c in answer.citations))
+    sources = []
+    for c in answer.citations:
+        url = source_url(sanad.source(c.source, answer.generation))
+        sources.append(f"[{c.n}] {c.title}" + (f" — {url}" if url else ""))
+    return "\n".join(lines) + ("\n\nالمصادر:\n" + "\n".join(sources) if sources else "")
+
+
+def _copy_control(sanad: Sanad, answer: Answer) -> str:
+    # the page's script (PAGE_JS) copies the hidden text when the button is clicked. Its line breaks
+    # go as character references: the chat renders Markdown, where a blank line would end the HTML
+    text = html.escape(copy_text(sanad, answer)).replace("\n", "&#10;")
+    return (f"<div class='copy-row'><button type='button' class='copy-answer'>{COPY}</button>"
+            f"<pre class='copy-text'>{text}</pre></div>")
+
+
 def _reply(messages: list, content: str) -> list:
     """The conversation with its last (assistant) message replaced; a new list
     each time, so every streamed update is a value of its own."""
@@ -258,13 +311,14 @@ def build_ui(sanad: Sanad, unavailable: str | None = None) -> gr.Blocks:
             for upto in range(4, words, 4):  # stream the quoted sentences, a few words at a time
                 yield "", _reply(messages, render(sanad, answer, turn, upto)), history
                 time.sleep(0.02)
-        yield "", _reply(messages, render(sanad, answer, turn)), (history + [question])[-6:]
+        yield "", _reply(messages, render(sanad, answer, turn) + _copy_control(sanad, answer)), \
+            (history + [question])[-6:]
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as ui:
         gr.Markdown(f"# {TITLE}\n{INTRO}", rtl=True, elem_id="intro")
         if unavailable:
             gr.HTML(f"<div class='refusal' id='unavailable'>{unavailable}</div>")
-        chat = gr.Chatbot(elem_id="chat", rtl=True, height=520, show_label=False, buttons=["copy"],
+        chat = gr.Chatbot(elem_id="chat", rtl=True, height=520, show_label=False, buttons=[],
                           placeholder="<div dir='rtl'>اكتب سؤالك في الأسفل، أو اختر أحد الأمثلة.</div>")
         history = gr.State([])
         llm_on = gr.State(False)  # per session; not a parameter of the /ask API

@@ -1,4 +1,5 @@
 """The page's rendering, without a browser (tests/test_browser.py has one)."""
+import html
 import re
 from dataclasses import replace
 
@@ -208,3 +209,27 @@ def test_the_app_refuses_a_bad_llm_endpoint_at_start(url, message):
                        env={**os.environ, "SANAD_LLM_URL": url})
     assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr
     assert "sk-secret-1" not in r.stderr + r.stdout
+
+
+def test_the_copy_button_copies_the_answer_as_shown_with_its_sources(sanad):
+    """Plain text, as the reply reads: the short answer, each quote as prose with its
+    [n], then the sources by title; carried escaped in the reply, one line of HTML."""
+    answer = _with_short(sanad)
+    text = app.copy_text(sanad, answer)
+    lines = text.split("\n")
+    assert lines[0] == "50 ألف دولار [1]"
+    for c in answer.citations:
+        shown = app.prose(sanad.source_text(c.source, answer.generation), c.start, c.end)
+        assert f"{shown} [{c.n}]" in lines[1] and f"[{c.n}] {c.title}" in lines
+    assert "المصادر:" in lines and "<" not in text
+    control = app._copy_control(sanad, answer)
+    assert "\n" not in control  # a blank line would end the HTML block in the chat's Markdown
+    hidden = re.search(r"<pre class='copy-text'>(.*)</pre>", control).group(1)
+    assert html.unescape(hidden) == text
+    final = list(_respond(sanad)("كم بلغت رسوم حجز سيارة رودستر؟", [], []))[-1][1][-1]["content"]
+    assert final.endswith("</pre></div>") and app.COPY in final
+
+
+def test_a_refusal_copies_its_one_line(sanad):
+    answer = sanad.ask("كم عدد موظفي شركة xAI؟")
+    assert answer.refused and app.copy_text(sanad, answer) == answer.answer

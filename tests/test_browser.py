@@ -129,6 +129,22 @@ def test_a_phone_screen_never_scrolls_sideways(app_server, browser):
     page.close()
 
 
+def test_the_copy_button_puts_the_answer_and_its_sources_on_the_clipboard_as_text(app_server, browser):
+    """Gradio's own copy button gave the reply's HTML ("<div class='short-answer'…")."""
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"], locale="ar")
+    page = context.new_page()
+    page.goto(app_server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    ask(page, "كم دفع ألتمان رسوم حجز سيارة رودستر؟")
+    button = wait_reply(page, 1, ".copy-answer").locator(".copy-answer")
+    button.click()
+    page.wait_for_function("document.querySelector('.copy-answer').textContent.includes('✓')", timeout=10_000)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("50 ألف دولار [1]\n") and "\n\nالمصادر:\n[1] " in copied and "<" not in copied
+    assert "رسوم حجز بلغت 50 ألف دولار" in copied and "جدال جديد" in copied  # the quote and its source's title
+    context.close()
+
+
 def test_the_page_says_it_is_arabic_in_a_browser_of_another_language(app_server, browser):
     """Screen readers pick their voice by <html lang>; Gradio set it from the browser ("en")."""
     page = browser.new_page(locale="en-US")
