@@ -239,7 +239,6 @@ def _render_written(sanad: Sanad, answer: Answer, turn: int) -> str:
             f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>")
 
 
-
 def copy_text(sanad: Sanad, answer: Answer) -> str:
     """What the copy button of a reply copies: the answer as shown (short answer,
     then each quote as prose with its [n]), then the sources by title and link.
