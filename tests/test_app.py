@@ -233,3 +233,14 @@ def test_the_copy_button_copies_the_answer_as_shown_with_its_sources(sanad):
 def test_a_refusal_copies_its_one_line(sanad):
     answer = sanad.ask("كم عدد موظفي شركة xAI؟")
     assert answer.refused and app.copy_text(sanad, answer) == answer.answer
+
+
+def test_a_written_answer_copies_its_verified_sentences_with_their_citations(sanad):
+    from rag.answer.compose import LLM, Statement
+
+    answer = sanad.ask("كم بلغت رسوم حجز سيارة رودستر؟")
+    written = replace(answer, composer=LLM, short_answer=None,
+                      statements=(Statement("حجز ألتمان السيارة مقابل 50 ألف دولار.", (1,)),
+                                  Statement("ثم طلب استرداد المبلغ.", (1,))))
+    text = app.copy_text(sanad, written)
+    assert text.startswith("حجز ألتمان السيارة مقابل 50 ألف دولار. [1]\nثم طلب استرداد المبلغ. [1]\n\nالمصادر:\n")
