@@ -181,6 +181,12 @@ def _short_for(answer: Answer, c):
     return s if s is not None and s.n == c.n else None
 
 
+def _short_shown(sanad: Sanad, answer: Answer) -> str:
+    """The short answer as the page shows it: its span of the source, as prose."""
+    s = answer.short_answer
+    return prose(sanad.source_text(answer.citations[s.n - 1].source, answer.generation), s.start, s.end)
+
+
 def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> str:
     """The HTML of one reply: the short answer in bold first (when there is
     one), then the quoted sentences with the short answer highlighted inside
@@ -201,8 +207,7 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
     head = ""
     if answer.short_answer is not None:
         s = answer.short_answer
-        shown = prose(sanad.source_text(answer.citations[s.n - 1].source, answer.generation), s.start, s.end)
-        head = (f"<div class='short-answer' dir='auto'><strong>{_text(shown)}</strong> "
+        head = (f"<div class='short-answer' dir='auto'><strong>{_text(_short_shown(sanad, answer))}</strong> "
                 f"<a class='cite' href='#src-{turn}-{s.n}'>[{s.n}]</a></div>")
     parts = []
     for c in answer.citations:
@@ -251,9 +256,7 @@ def copy_text(sanad: Sanad, answer: Answer) -> str:
     else:
         lines = []
         if answer.short_answer is not None:
-            s = answer.short_answer
-            text = sanad.source_text(answer.citations[s.n - 1].source, answer.generation)
-            lines.append(f"{prose(text, s.start, s.end)} [{s.n}]")
+            lines.append(f"{_short_shown(sanad, answer)} [{answer.short_answer.n}]")
         lines.append(" ".join(f"{prose(sanad.source_text(c.source, answer.generation), c.start, c.end)} [{c.n}]"
                               for c in answer.citations))
     sources = []
