@@ -14,7 +14,7 @@ import time
 import gradio as gr
 
 from rag import Config, ReaderError, SanadError
-from rag.answer.compose import LLM, Answer, context_bounds
+from rag.answer.compose import LLM, UNCERTAIN, Answer, context_bounds
 from rag.ingest.display import prose
 from rag.pipeline import MAX_QUESTION_CHARS, Sanad
 from rag.answer.question import clean
@@ -78,18 +78,28 @@ mark.short { background: #ffc94d; color: #1f1f1f; font-weight: bold; padding: 0 
 .thinking { color: #777; font-style: italic; }
 .example, .example * { unicode-bidi: plaintext; }
 .notice { color: #8a5a00; }
+.uncertain { color: #7a4f00; background: rgba(255, 193, 7, 0.12); border-inline-start: 4px solid #e0a800;
+  border-radius: 6px; padding: 6px 10px; margin-bottom: 6px; font-size: 0.95em; unicode-bidi: plaintext; }
 .llm-note { color: #666; font-size: 0.85em; margin-top: 4px; }
 footer { display: none !important; }
 .copy-text { display: none; }
 .copy-answer { margin-top: 8px; font-size: 0.85em; color: inherit; background: none; cursor: pointer;
   border: 1px solid rgba(127,127,127,0.4); border-radius: 6px; padding: 2px 10px; }
 /* Gradio follows the system's dark mode (class "dark" on body): the greys and blue above would be dark on
-   dark, so they get light counterparts; the yellow highlights keep their dark text in both modes */
+   dark, so they get light counterparts; the yellow highlights keep their dark text in both modes. One selector
+   per .dark rule: Gradio scopes custom CSS by taking ".dark" out of a rule's selector once, so in a list
+   (".dark .a, .dark .b") every selector after the first kept its ".dark" inside the page and matched nothing */
 .dark .refusal { color: #d6d6d6; }
-.dark .source-meta, .dark .llm-note, .dark .thinking { color: #b0b0b0; }
+.dark .source-meta { color: #b0b0b0; }
+.dark .llm-note { color: #b0b0b0; }
+.dark .thinking { color: #b0b0b0; }
 .dark a.cite { color: #7ab8ff; }
 .dark .notice { color: #f2c14e; }
-.dark .sources, .dark .related, .dark table.catalogue td, .dark table.catalogue th { border-color: #444; }
+.dark .uncertain { color: #f2c14e; }
+.dark .sources { border-color: #444; }
+.dark .related { border-color: #444; }
+.dark table.catalogue td { border-color: #444; }
+.dark table.catalogue th { border-color: #444; }
 """
 
 # The page's own script, run once at load. First, Gradio sets <html lang> from the browser's language
@@ -202,13 +212,15 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
                                        for c in answer.related)
                     + "</div>")
         return out
+    # an answer scored like those that were mostly wrong says so first (rag/answer/decision.py is_uncertain)
+    warning = f"<div class='uncertain' dir='auto'>{_text(UNCERTAIN)}</div>" if answer.uncertain else ""
     if answer.composer == LLM:
-        return _render_written(sanad, answer, turn)
-    head = ""
+        return warning + _render_written(sanad, answer, turn)
+    head = warning
     if answer.short_answer is not None:
         s = answer.short_answer
-        head = (f"<div class='short-answer' dir='auto'><strong>{_text(_short_shown(sanad, answer))}</strong> "
-                f"<a class='cite' href='#src-{turn}-{s.n}'>[{s.n}]</a></div>")
+        head += (f"<div class='short-answer' dir='auto'><strong>{_text(_short_shown(sanad, answer))}</strong> "
+                 f"<a class='cite' href='#src-{turn}-{s.n}'>[{s.n}]</a></div>")
     parts = []
     for c in answer.citations:
         text = sanad.source_text(c.source, answer.generation)
@@ -251,10 +263,10 @@ def copy_text(sanad: Sanad, answer: Answer) -> str:
     reply's HTML)."""
     if answer.refused:
         return answer.answer
+    lines = [UNCERTAIN] if answer.uncertain else []
     if answer.composer == LLM:
-        lines = [" ".join([s.text] + [f"[{n}]" for n in s.citations]) for s in answer.statements]
+        lines += [" ".join([s.text] + [f"[{n}]" for n in s.citations]) for s in answer.statements]
     else:
-        lines = []
         if answer.short_answer is not None:
             lines.append(f"{_short_shown(sanad, answer)} [{answer.short_answer.n}]")
         lines.append(" ".join(f"{prose(sanad.source_text(c.source, answer.generation), c.start, c.end)} [{c.n}]"

@@ -51,6 +51,12 @@ def main(argv=None):
     report["reader_by_style"] = {
         style: f"{sum(evalsets.correct(r, a) for r, a in zip(rows, by['reader']) if r.style == style)}/{n}"
         for style, n in sorted(styles.items())}
+    # answers marked uncertain against the rest: "right/answers" (a wrong answer: an unanswerable row answered,
+    # or an answerable one without its expected phrase and source)
+    report["reader_answers"] = {
+        kind: f"{sum(evalsets.correct(r, a) for r, a in mine)}/{len(mine)}"
+        for kind, mine in (("sure", [(r, a) for r, a in zip(rows, by["reader"]) if not a.refused and not a.uncertain]),
+                           ("uncertain", [(r, a) for r, a in zip(rows, by["reader"]) if a.uncertain]))}
     print(json.dumps(report, indent=2, ensure_ascii=False))
 
     if args.sweep:

@@ -127,6 +127,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _print_answer(answer) -> None:
     if answer.truncated:
         print("note: the question was longer than 1000 characters; only its start was used", file=sys.stderr)
+    if answer.uncertain:
+        from .answer.compose import UNCERTAIN
+
+        print(f"({UNCERTAIN})")
     print(answer.answer)
     if answer.citations:
         print("\nالمصادر:")
@@ -362,7 +366,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     r = s["reader_alone"]
     print(f"calibrated on {s['examples']} decisions: threshold {s['threshold']} (the curve's best "
           f"{s['best_threshold']}), answered {s['answered']}, refused {s['refused']} "
-          f"(balanced accuracy {s['balanced_accuracy']}; the reader alone {r['balanced_accuracy']})")
+          f"(balanced accuracy {s['balanced_accuracy']}; the reader alone {r['balanced_accuracy']})"
+          + (f"; answers scored below {s['sure']} are marked uncertain" if s["sure"] is not None else ""))
     print(f"settings: {Path(args.reader) / 'settings.json'}")
     return 0
 

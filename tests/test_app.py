@@ -244,3 +244,30 @@ def test_a_written_answer_copies_its_verified_sentences_with_their_citations(san
                                   Statement("ثم طلب استرداد المبلغ.", (1,))))
     text = app.copy_text(sanad, written)
     assert text.startswith("حجز ألتمان السيارة مقابل 50 ألف دولار. [1]\nثم طلب استرداد المبلغ. [1]\n\nالمصادر:\n")
+
+
+def test_an_uncertain_answer_says_so_first_and_in_its_copy(sanad):
+    """An answer scored like those that were mostly wrong (rag/answer/decision.py
+    is_uncertain) opens with the warning, above its short answer, while it
+    streams too; an answer not marked has none."""
+    answer = _with_short(sanad)
+    assert app.UNCERTAIN not in app.render(sanad, answer, turn=1)
+    doubtful = replace(answer, uncertain=True)
+    warning = f"<div class='uncertain' dir='auto'>{app._text(app.UNCERTAIN)}</div>"
+    for out in (app.render(sanad, doubtful, turn=1), app.render(sanad, doubtful, turn=1, upto=3)):
+        assert out.startswith(warning + "<div class='short-answer'")
+    assert app.copy_text(sanad, doubtful) == app.UNCERTAIN + "\n" + app.copy_text(sanad, answer)
+    from rag.answer.compose import LLM, Statement
+
+    written = replace(doubtful, composer=LLM, statements=(Statement("حجز ألتمان السيارة.", (1,)),))
+    assert app.render(sanad, written, turn=1).startswith(warning + "<div class='answer written'")
+
+
+def test_every_dark_mode_rule_has_one_selector():
+    """Gradio scopes the page's CSS by removing ".dark" from a rule's selector once
+    (prefix_css), so in ".dark .a, .dark .b" the second selector matched nothing: the
+    LLM note and the "thinking" line stayed grey on dark, and an uncertain answer's
+    warning dark amber on dark (contrast 1.9, tests/test_browser.py)."""
+    rules = re.findall(r"([^{}]+)\{", re.sub(r"/\*.*?\*/", "", app.CSS, flags=re.S))
+    dark = [r.strip() for r in rules if ".dark" in r]
+    assert dark and all(r.count(".dark") == 1 and "," not in r for r in dark), dark

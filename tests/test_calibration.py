@@ -1,6 +1,7 @@
 """The calibration layer (rag/answer/calibration.py): fitting, storing and deciding
 with it, on hand-made features; no model."""
 import json
+import math
 import random
 from dataclasses import replace
 
@@ -171,6 +172,79 @@ def test_a_calibration_decides_instead_of_the_reader_threshold():
     assert decide(q, cands, SETTINGS).score == 0.9  # without one: the reader's probability
 
 
+def _answers_right_by_score(n, a, b, seed, threshold=0.47):
+    """``n`` answered scores in [threshold, 1) and whether each was right, drawn
+    with P(right) = sigmoid(a + b * logit(score))."""
+    rng = random.Random(seed)
+    scores, labels = [], []
+    for _ in range(n):
+        s = threshold + (1 - threshold) * rng.random() * 0.999
+        z = a + b * math.log(s / (1 - s))
+        scores.append(s)
+        labels.append(int(rng.random() < 1 / (1 + math.exp(-z))))
+    return scores, labels
+
+
+def test_sure_threshold_finds_where_answers_turn_mostly_right():
+    # right half the time where a + b * logit(s) = 0: logit(s) = 1, s = 0.731
+    scores, labels = _answers_right_by_score(4000, -1.0, 1.0, seed=3)
+    refused = [0.1 * i / 100 for i in range(100)]  # below the threshold: never read
+    sure = cal.sure_threshold(scores + refused, labels + [1] * 100, 0.47)
+    assert sure == pytest.approx(1 / (1 + math.exp(-1.0)), abs=0.03)
+    assert cal.sure_threshold(scores, labels, 0.47, right=0.7) > sure  # a stricter bar marks more
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sure_threshold_lies_between_the_threshold_and_one(seed):
+    rng = random.Random(seed)
+    scores, labels = _answers_right_by_score(300, rng.uniform(-3, 3), rng.uniform(0.1, 3), seed)
+    sure = cal.sure_threshold(scores, labels, 0.47)
+    assert sure is not None and 0.47 <= sure <= 1.0
+
+
+def test_sure_threshold_marks_nothing_when_answers_are_mostly_right_and_gives_up_without_a_signal():
+    scores, labels = _answers_right_by_score(500, 3.0, 1.0, seed=4)  # right 95 % of the time at 0.47
+    assert cal.sure_threshold(scores, labels, 0.47) == 0.47
+    assert cal.sure_threshold(scores[:10], labels[:10], 0.47) is None  # too few answers
+    assert cal.sure_threshold(scores, [1] * len(scores), 0.47) is None  # one class
+    falling, labels = _answers_right_by_score(500, 1.0, -1.0, seed=5)  # surer scores, more often wrong
+    assert cal.sure_threshold(falling, labels, 0.47) is None
+
+
+def test_an_answer_below_the_sure_score_is_marked_uncertain():
+    q = analyze("كم بلغت رسوم الحجز؟")
+    cands = [candidate(0, 1, 0.9, "50 ألف دولار")]
+    evidence = [x.evidence for x in cands]
+    c = cal.fit(*synthetic())
+    score = decide(q, cands, replace(SETTINGS, calibration=replace(c, threshold=0.01)), evidence=evidence).score
+    def with_sure(sure):
+        return decide(q, cands, replace(SETTINGS, calibration=replace(c, threshold=0.01, sure=sure)),
+                      evidence=evidence)
+    assert with_sure(min(1.0, score + 0.01)).uncertain and with_sure(min(1.0, score + 0.01)).answer
+    assert not with_sure(score).uncertain and not with_sure(None).uncertain
+    assert not decide(q, cands, SETTINGS).uncertain  # no calibration: nothing to mark by
+    refused = decide(q, cands, replace(SETTINGS, calibration=replace(c, threshold=0.999, sure=0.9995)),
+                     evidence=evidence)
+    assert not refused.answer and not refused.uncertain  # a refusal is not an uncertain answer
+
+
+def test_the_sure_score_travels_in_settings_json_and_must_not_lie_below_the_threshold(tmp_path):
+    rows, labels = synthetic()
+    trees = replace(cal.fit_trees(rows, labels, max_iter=5), threshold=0.4, sure=0.7)
+    AnswerSettings(calibration=trees).save(tmp_path)
+    assert AnswerSettings.load(tmp_path).calibration.sure == 0.7
+    data = json.loads((tmp_path / "settings.json").read_text())
+    del data["calibration"]["sure"]  # a calibration fitted before it existed marks nothing
+    (tmp_path / "settings.json").write_text(json.dumps(data))
+    assert AnswerSettings.load(tmp_path).calibration.sure is None
+    data["calibration"]["sure"] = 0.3
+    (tmp_path / "settings.json").write_text(json.dumps(data))
+    with pytest.raises(Exception, match="sure must lie between the threshold and 1"):
+        AnswerSettings.load(tmp_path)
+    logistic = replace(cal.fit(rows, labels), threshold=0.5, sure=0.8)
+    assert cal.from_json(logistic.to_json()).sure == 0.8
+
+
 def test_out_of_fold_scores_come_from_models_that_never_saw_the_group():
     rows, labels = synthetic(200)
     groups = [f"article-{i % 20}" for i in range(len(rows))]
@@ -215,6 +289,7 @@ def test_calibrate_fits_trees_on_saved_decisions(tmp_path):
     assert summary["balanced_accuracy"] > 0.7 and json.loads((reader / "manifest.json").read_text())["calibration"]
     assert summary["threshold_rule"].startswith("middle of the thresholds within one bootstrap standard error")
     assert 0 < summary["best_threshold"] < 1 and 0 < summary["reader_alone"]["threshold"] < 1
+    assert summary["threshold"] <= summary["sure"] <= 1 and back.calibration.sure == summary["sure"]
     assert back.passage_title is False and summary["passage_title"] is False  # decisions from before titles
     # decisions collected on an index with passage titles give settings that say so
     lines = [json.loads(line) for line in decisions.read_text().splitlines()]

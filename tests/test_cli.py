@@ -1,6 +1,7 @@
 """User mistakes on the command line: one clear line, non-zero exit, no traceback."""
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -150,3 +151,16 @@ def test_watch_stops_when_the_interrupt_is_swallowed(monkeypatch, capsys):
     assert seen == {"stopped": True}
     assert "stopped watching" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before  # the caller's handler is back
+
+
+def test_an_answer_marked_uncertain_is_printed_with_its_warning_first(capsys):
+    from rag.answer.compose import UNCERTAIN, Answer, Citation
+    from rag.cli import _print_answer
+
+    answer = Answer("س؟", "450 مليون ريال\nبتكلفة بلغت 450 مليون ريال. [1]", False,
+                    (Citation(1, "museum", "متحف", "بتكلفة بلغت 450 مليون ريال.", 0, 27),))
+    _print_answer(answer)
+    assert UNCERTAIN not in capsys.readouterr().out
+    _print_answer(replace(answer, uncertain=True))
+    out = capsys.readouterr().out
+    assert out.startswith(f"({UNCERTAIN})\n450 مليون ريال\n") and "[1] متحف (museum, 0-27)" in out

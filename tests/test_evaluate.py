@@ -192,6 +192,26 @@ def test_a_share_of_the_answered_with_nothing_answered_is_not_measured():
     assert some["citations.contains_gold"] == 0.5  # of the two answered, not of all three
 
 
+def test_answers_marked_uncertain_are_counted_apart_with_how_often_each_kind_holds_gold():
+    from rag.eval.evaluate import summarize
+
+    def row(refused=False, gold=True, uncertain=False, present=True):
+        return {"present": present, "gold_answers": ["x"], "gold_sources": ["s"], "rank": 1, "refused": refused,
+                "contains_gold": not refused and gold, "f1": 0.0, "cited_gold": gold, "short_f1": 0.0,
+                "short_em": False, "citations": [], "latency_ms": 1.0, "uncertain": uncertain}
+
+    rows = [row(), row(), row(gold=False), row(uncertain=True), row(gold=False, uncertain=True),
+            row(present=False, uncertain=True),  # its article removed: an answer to it holds no gold
+            row(refused=True)]
+    out = summarize(rows, {}, refuses=True)
+    assert out["answer.uncertain"] == 0.5  # 3 of the 6 answers
+    assert out["answer.right_when_sure"] == pytest.approx(2 / 3)
+    assert out["answer.right_when_uncertain"] == pytest.approx(1 / 3)
+    none = summarize([row(refused=True)], {}, refuses=True)
+    assert none["answer.uncertain"] is None and none["answer.right_when_uncertain"] is None
+    assert "answer.uncertain" not in summarize(rows, {}, refuses=False)  # the baselines mark nothing
+
+
 def test_summary_lists_the_curve_points_and_skips_unmeasured_rows():
     assert set(SUMMARY_KEYS) <= {key for key, _ in TABLE}  # a misspelt key would drop its row silently
     metrics = {"sanad": {"answer.short_f1": 0.42, "refusal.refused_at_5pct_false": 0.8125,

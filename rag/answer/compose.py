@@ -20,6 +20,8 @@ NOT_IN_SOURCES = "لا تتضمن المقالات المتاحة إجابة ع�
 NOT_A_QUESTION = "أجيب فقط عن الأسئلة المتعلقة بالمقالات المتاحة، مع ذكر مصادرها."
 EMPTY_QUESTION = "السؤال فارغ. اكتب سؤالًا عن المقالات المتاحة."
 UNCLEAR = "لم يتضح لي موضوع السؤال في المقالات المتاحة. أعد صياغته مع ذكر ما تسأل عنه."
+# Shown above an answer marked uncertain (``Answer.uncertain``): the user should check the quote.
+UNCERTAIN = "إجابة غير مؤكدة: هذا أقرب ما وجدته في المقالات، وقد لا يجيب عن سؤالك تمامًا. تحقّق من النص المقتبس."
 # The Arabic line a user sees for each refusal reason (rag/answer/decision.py).
 MESSAGES = {d.EMPTY: EMPTY_QUESTION, d.NOT_A_QUESTION: NOT_A_QUESTION, d.UNCLEAR: UNCLEAR,
             d.NOT_SUPPORTED: NOT_IN_SOURCES, d.NO_EVIDENCE: NOT_IN_SOURCES}
@@ -81,6 +83,7 @@ class Answer:
     generation: str = ""  # the index generation it was answered from (its citations' offsets refer to it)
     composer: str = EXTRACTIVE  # EXTRACTIVE (quotes) or LLM (verified generated sentences)
     statements: tuple[Statement, ...] = ()  # the answer's sentences, each with its supporting citations
+    uncertain: bool = False  # answered, but answers scored like it were mostly wrong: shown with UNCERTAIN
 
     def to_json(self) -> dict:
         return {"question": self.question, "answer": self.answer, "refused": self.refused,
@@ -90,7 +93,7 @@ class Answer:
                 "citations": [c.to_json() for c in self.citations],
                 "related": [c.to_json() for c in self.related],
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-                "truncated": self.truncated}
+                "truncated": self.truncated, "uncertain": self.uncertain}
 
 
 class Composer(Protocol):
@@ -116,7 +119,7 @@ class ExtractiveComposer:
         quotes = " ".join(f"{c.text} [{c.n}]" for c in citations)
         text = f"{short.text}\n{quotes}" if short else quotes
         return Answer(question.text, text, False, citations, short_answer=short, reason=d.ANSWERED,
-                      statements=tuple(Statement(c.text, (c.n,)) for c in citations))
+                      statements=tuple(Statement(c.text, (c.n,)) for c in citations), uncertain=decision.uncertain)
 
 
 def context_bounds(text: str, start: int, end: int, width: int = 240) -> tuple[int, int, bool, bool]:

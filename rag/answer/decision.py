@@ -86,6 +86,7 @@ class Decision:
     candidates: tuple[Candidate, ...] = ()  # what the reader read, best first
     related: tuple[Evidence, ...] = ()  # when refusing: the closest passages, for reading
     decider: str = "reader"
+    uncertain: bool = False  # answered, but scored below the calibration's ``sure`` (``is_uncertain``)
 
 
 class Decider(Protocol):
@@ -256,7 +257,18 @@ def decide(question: Question, candidates: Sequence[Candidate], settings: Answer
         a, b = balanced(sentence.text, lo + a - sentence.start, lo + b - sentence.start)
         if b - a < len(sentence.text):
             short = (sentence.source_id, sentence.start + a, sentence.start + b)
-    return Decision(True, ANSWERED, score, tuple(quotes), short, tuple(ranked))
+    return Decision(True, ANSWERED, score, tuple(quotes), short, tuple(ranked),
+                    uncertain=is_uncertain(score, settings))
+
+
+def is_uncertain(score: float, settings: AnswerSettings) -> bool:
+    """Whether an answer with this calibrated ``score`` is one the user should
+    check: fewer than half of the calibration's answers scored like it were
+    right (rag/answer/calibration.py ``sure_threshold``). On reader v9's runs such
+    answers held a gold answer 19 to 41 % of the time on the public sets, the
+    others 46 to 80 % (EVALUATION.md, "Uncertain answers")."""
+    cal = settings.calibration
+    return cal is not None and cal.sure is not None and score < cal.sure
 
 
 def echoes(question: Question, span: str) -> bool:

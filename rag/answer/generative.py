@@ -237,4 +237,4 @@ class LLMComposer:
         citations = tuple(number.values())
         text = " ".join(s.text + " " + "".join(f"[{n}]" for n in s.citations) for s in statements)
         return Answer(question.text, text, False, citations, reason=d.ANSWERED, composer=LLM,
-                      statements=tuple(statements))
+                      statements=tuple(statements), uncertain=decision.uncertain)

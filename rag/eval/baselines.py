@@ -42,6 +42,7 @@ class Response:
     top_score: float | None = None  # the system's score for its top passage
     short: str | None = None  # the short answer, for systems that give one
     reason: str = ""  # why it refused, for systems that say
+    uncertain: bool = False  # answered but marked uncertain (Sanad's ``Answer.uncertain``)
 
 
 def _from_chunks(chunks: Sequence[tuple[str, str, int, int]], scores: Sequence[float], t0: float) -> Response:

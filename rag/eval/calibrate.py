@@ -217,7 +217,8 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     training files (``collect_decisions``, or a saved ``decisions.jsonl``):
     trees or a logistic regression, with the threshold chosen on out-of-fold
     scores (folds by article): the middle of the thresholds within one
-    standard error of the best balanced accuracy (``calibration.choose_threshold``). Writes it
+    standard error of the best balanced accuracy (``calibration.choose_threshold``), and
+    the score below which an answer is marked uncertain (``calibration.sure_threshold``). Writes it
     into the reader's settings.json and its summary into the manifest;
     returns the summary."""
     from ..answer import calibration as cal
@@ -252,7 +253,8 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     scores = cal.out_of_fold(rows, labels, groups, fit_model, options.folds)
     threshold, answered, refused = cal.choose_threshold(scores, labels, groups, seed=seed)
     top = cal.choose_threshold(scores, labels)[0]  # the curve's own best, recorded beside it
-    fitted = replace(fit_model(rows, labels), threshold=threshold)
+    sure = cal.sure_threshold(scores, labels, threshold)
+    fitted = replace(fit_model(rows, labels), threshold=threshold, sure=sure)
     # the reader alone, for comparison: its best window's probability (p1 is stored as a logit)
     base_t, base_answered, base_refused = cal.choose_threshold([1 / (1 + math.exp(-r["p1"])) for r in rows], labels,
                                                                groups, seed=seed)
@@ -262,6 +264,8 @@ def calibrate(options: CalibrateOptions, progress: Progress | None = None,
     summary = {"kind": options.kind, "files": files, **left_out, "passage_title": fitted_titled,
                "examples": len(rows), "should_answer": sum(labels),
                "threshold": threshold, "threshold_rule": cal.THRESHOLD_RULE, "best_threshold": top,
+               "sure": sure, "sure_rule": "below it, fewer than half the answers of its score should answer "
+                                         "(a logistic fit over the answered decisions)",
                "answered": round(answered, 4), "refused": round(refused, 4),
                "balanced_accuracy": round((answered + refused) / 2, 4), "scores": "out of fold, by article",
                "reader_alone": {"threshold": base_t, "answered": round(base_answered, 4),

@@ -119,7 +119,8 @@ def _sanad_response(answer, ranking: tuple[str, ...], latency_ms: float | None =
     return Response(ranking, answer.answer, answer.refused,
                     tuple(Cited(c.source, c.text, c.start, c.end) for c in answer.citations),
                     answer.timings_ms.get("total", 0.0) if latency_ms is None else latency_ms,
-                    short=answer.short_answer.text if answer.short_answer else None, reason=answer.reason)
+                    short=answer.short_answer.text if answer.short_answer else None, reason=answer.reason,
+                    uncertain=answer.uncertain)
 
 
 def _rules_answer(trace: Trace, sanad: Sanad, rules: RuleDecider) -> tuple[object, float]:
@@ -139,7 +140,7 @@ def _row(system: str, q: EvalQuestion, r: Response, present: bool) -> dict:
            "kind": analyze(q.question).kind, "impossible": q.impossible,
            "gold_answers": list(q.answers), "gold_sources": list(q.sources),
            "ranking": list(r.ranking[:10]), "rank": rank, "answer": r.answer, "refused": r.refused,
-           "short_answer": r.short, "reason": r.reason,
+           "short_answer": r.short, "reason": r.reason, "uncertain": r.uncertain,
            "citations": [c.__dict__ for c in r.citations], "latency_ms": round(r.latency_ms, 2)}
     if q.answerable:
         row["contains_gold"] = (not r.refused) and m.contains_gold(r.answer, q.answers)
@@ -196,6 +197,15 @@ def summarize(rows: list[dict], sources: dict, refuses: bool) -> dict[str, float
         normal = [r["refused"] for r in answerable]
         for key, value in m.refusal(absent, normal).items():
             out[f"refusal.{key}"] = value
+        # answers marked uncertain, and how often each kind holds a gold answer (both passes: an
+        # answer to an absent-article or unanswerable question holds none)
+        given = [r for r in rows if not r["refused"]]
+        unsure = [r for r in given if r.get("uncertain")]
+        sure = [r for r in given if not r.get("uncertain")]
+        out["answer.uncertain"] = len(unsure) / len(given) if given else None
+        for key, part in (("answer.right_when_sure", sure), ("answer.right_when_uncertain", unsure)):
+            out[key] = (sum(bool(r["present"] and r["gold_answers"] and r.get("contains_gold")) for r in part)
+                        / len(part) if part else None)
     lat = [r["latency_ms"] for r in present]
     out["latency_ms.p50"] = m.percentile(lat, 50)
     out["latency_ms.p95"] = m.percentile(lat, 95)
