@@ -209,6 +209,9 @@ def test_sure_threshold_marks_nothing_when_answers_are_mostly_right_and_gives_up
     assert cal.sure_threshold(scores, [1] * len(scores), 0.47) is None  # one class
     falling, labels = _answers_right_by_score(500, 1.0, -1.0, seed=5)  # surer scores, more often wrong
     assert cal.sure_threshold(falling, labels, 0.47) is None
+    assert cal.sure_threshold([0.9] * 50, [0, 1] * 25, 0.47) is None  # one score: no curve to fit
+    separated = [0.5 + 0.01 * i for i in range(40)]  # wrong below 0.7, right above: still a cut-off
+    assert 0.47 <= cal.sure_threshold(separated, [int(v > 0.7) for v in separated], 0.47) <= 1
 
 
 def test_an_answer_below_the_sure_score_is_marked_uncertain():

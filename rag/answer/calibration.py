@@ -344,20 +344,23 @@ def sure_threshold(scores: Sequence[float], labels: Sequence[int], threshold: fl
     y = np.asarray(labels, dtype=float)
     keep = s >= threshold
     s, y = np.clip(s[keep], 1e-4, 1 - 1e-4), y[keep]
-    if len(s) < 20 or y.min() == y.max():
-        return None
     x = np.log(s / (1 - s))
+    if len(s) < 20 or y.min() == y.max() or np.ptp(x) < 1e-6:
+        return None
     a = b = 0.0
     for _ in range(50):  # Newton's method on the log-likelihood of y ~ sigmoid(a + b x)
-        p = 1 / (1 + np.exp(-(a + b * x)))
+        p = 1 / (1 + np.exp(-np.clip(a + b * x, -30, 30)))
         w = p * (1 - p) + 1e-9
         grad = np.array([np.sum(y - p), np.sum((y - p) * x)])
         hess = np.array([[w.sum(), (w * x).sum()], [(w * x).sum(), (w * x * x).sum()]])
-        step = np.linalg.solve(hess, grad)
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            return None
         a, b = a + step[0], b + step[1]
         if np.abs(step).max() < 1e-8:
             break
-    if not b > 0:
+    if not b > 0 or not np.isfinite([a, b]).all():
         return None
     cross = float(_sigmoid((math.log(right / (1 - right)) - a) / b))
     return round(min(1.0, max(threshold, cross)), 3)
