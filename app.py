@@ -47,6 +47,8 @@ NO_READER = ("سند غير جاهز: ملفات القارئ المدرَّب (
              "أو تشغيله بالقواعد القديمة <code>SANAD_READER=rules</code>.")
 LLM_SWITCH = "صياغة الإجابة بنموذج لغوي (تُعرض كل جملة بعد التحقق منها في المقطع الذي تستشهد به)"
 COPY = "نسخ الإجابة ومصادرها"  # the copy button under each reply
+RELATED_REFUSED = "قد يهمك (مقاطع قريبة من سؤالك، وليست إجابة عنه):"
+RELATED_UNSURE = "مقاطع أخرى قد تجيب عن سؤالك:"  # under an answer marked uncertain
 LLM_NOTE = "صاغ هذه الإجابة نموذج لغوي، وتحقق سند من أن كل جملة فيها واردة في المقطع الذي تستشهد به."
 UNAVAILABLE = ("المكتبة غير جاهزة: تعذّر تجهيز فهرس المقالات ({reason}). على المسؤول تشغيل الأمر "
                "<code>rag index</code> ثم إعادة تشغيل الصفحة.")
@@ -204,18 +206,11 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
     the sources appear with the full text. Passages are shown as prose
     (rag/ingest/display.py: no Markdown markup); every piece of text is escaped."""
     if answer.refused:
-        out = f"<div class='refusal'>{_text(answer.answer)}</div>"
-        if answer.related:
-            out += ("<div class='related'><div class='related-title'>قد يهمك (مقاطع قريبة من سؤالك، وليست إجابة عنه):"
-                    "</div>" + "".join(_source_block(sanad, c, f"rel-{turn}-{c.n}", highlight=False,
-                                                       generation=answer.generation)
-                                       for c in answer.related)
-                    + "</div>")
-        return out
+        return f"<div class='refusal'>{_text(answer.answer)}</div>" + _related(sanad, answer, turn, RELATED_REFUSED)
     # an answer scored like those that were mostly wrong says so first (rag/answer/decision.py is_uncertain)
     warning = f"<div class='uncertain' dir='auto'>{_text(UNCERTAIN)}</div>" if answer.uncertain else ""
     if answer.composer == LLM:
-        return warning + _render_written(sanad, answer, turn)
+        return warning + _render_written(sanad, answer, turn) + _related(sanad, answer, turn, RELATED_UNSURE)
     head = warning
     if answer.short_answer is not None:
         s = answer.short_answer
@@ -240,7 +235,18 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
     sources = "".join(_source_block(sanad, c, f"src-{turn}-{c.n}", short=_short_for(answer, c),
                                     generation=answer.generation)
                       for c in answer.citations)
-    return body + f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>"
+    return (body + f"<div class='sources'><div class='sources-title'>المصادر</div>{sources}</div>"
+            + _related(sanad, answer, turn, RELATED_UNSURE))
+
+
+def _related(sanad: Sanad, answer: Answer, turn: int, title: str) -> str:
+    """The passages offered to read beside a refusal or an uncertain answer,
+    unhighlighted: reading, not the answer."""
+    if not answer.related:
+        return ""
+    blocks = "".join(_source_block(sanad, c, f"rel-{turn}-{c.n}", highlight=False, generation=answer.generation)
+                     for c in answer.related)
+    return f"<div class='related'><div class='related-title'>{title}</div>{blocks}</div>"
 
 
 def _render_written(sanad: Sanad, answer: Answer, turn: int) -> str:

@@ -137,7 +137,7 @@ def _print_answer(answer) -> None:
         for c in answer.citations:
             print(f"[{c.n}] {c.title} ({c.source}, {c.start}-{c.end})")
     if answer.related:
-        print("\nقد يهمك (مقاطع قريبة، وليست إجابة):")
+        print("\nقد يهمك (مقاطع قريبة، وليست إجابة):" if answer.refused else "\nمقاطع أخرى قد تجيب عن سؤالك:")
         for c in answer.related:
             print(f"- {c.title} ({c.source}): {c.text}")
 

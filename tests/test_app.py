@@ -263,6 +263,17 @@ def test_an_uncertain_answer_says_so_first_and_in_its_copy(sanad):
     assert app.render(sanad, written, turn=1).startswith(warning + "<div class='answer written'")
 
 
+def test_an_uncertain_answer_offers_other_passages_after_its_sources(sanad):
+    answer = replace(_with_short(sanad), uncertain=True)
+    other = sanad.ask("من هي المتحدثة باسم البيت الأبيض؟").citations[0]
+    out = app.render(sanad, replace(answer, related=(replace(other, n=1),)), turn=4)
+    body, rest = out.split("<div class='sources'>")
+    assert app.RELATED_UNSURE in rest and app.RELATED_UNSURE not in body  # after the answer's own sources
+    block = rest[rest.index("<div class='related'>"):]
+    assert "id='rel-4-1'" in block and "<mark>" not in block  # reading: not highlighted as the answer
+    assert app.RELATED_REFUSED not in out
+
+
 def test_every_dark_mode_rule_has_one_selector():
     """Gradio scopes the page's CSS by removing ".dark" from a rule's selector once
     (prefix_css), so in ".dark .a, .dark .b" the second selector matched nothing: the

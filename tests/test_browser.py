@@ -194,7 +194,8 @@ def test_highlights_refusals_and_links_stay_readable_in_both_colour_schemes(app_
              "citation link": answer.locator("a.cite").first,
              "refusal": refusal.locator(".refusal").first,
              "uncertain answer's warning": doubtful.locator(".uncertain").first}
-    assert answer.locator(".uncertain").count() == 0
+    assert answer.locator(".uncertain").count() == 0 and answer.locator(".related").count() == 0
+    assert doubtful.locator(".related .source").count() >= 1  # other passages to read beside an uncertain answer
     ratios = {name: round(el.evaluate(CONTRAST), 2) for name, el in shown.items()}
     assert all(r >= 4.5 for r in ratios.values()), list(ratios.items())  # WCAG AA for body text
     page.close()

@@ -231,6 +231,28 @@ def test_an_answer_below_the_sure_score_is_marked_uncertain():
     assert not refused.answer and not refused.uncertain  # a refusal is not an uncertain answer
 
 
+def test_an_uncertain_answer_offers_the_two_best_other_sentences_to_read():
+    from rag.answer.compose import ExtractiveComposer
+    from rag.answer.evidence import Evidence
+    from rag.text import tokenize
+    from test_decision import SENTS
+
+    q = analyze("كم بلغت رسوم الحجز؟")
+    cands = [candidate(0, 1, 0.9, "50 ألف دولار")]  # quotes SENTS[1], which holds the span
+    def ev(i, dense):
+        return Evidence(SENTS[i], "عنوان", dense, 0.5, 0.5, True, tuple(tokenize(SENTS[i].text)), 0, position=i)
+    evidence = [ev(1, 0.95), ev(3, 0.9), ev(0, 0.7), ev(2, 0.6)]
+    c = replace(cal.fit(*synthetic()), threshold=0.01)
+    unsure = decide(q, cands, replace(SETTINGS, calibration=replace(c, sure=1.0)), evidence=evidence)
+    assert unsure.uncertain and [e.sentence for e in unsure.quotes] == [SENTS[1]]
+    assert [e.sentence for e in unsure.related] == [SENTS[3], SENTS[0]]  # best first, never the quote
+    answer = ExtractiveComposer().compose(q, unsure)
+    assert [(r.n, r.text) for r in answer.related] == [(1, SENTS[3].text), (2, SENTS[0].text)]
+    assert answer.to_json()["related"] and answer.uncertain
+    sure = decide(q, cands, replace(SETTINGS, calibration=c), evidence=evidence)
+    assert not sure.uncertain and sure.related == () and ExtractiveComposer().compose(q, sure).related == ()
+
+
 def test_the_sure_score_travels_in_settings_json_and_must_not_lie_below_the_threshold(tmp_path):
     rows, labels = synthetic()
     trees = replace(cal.fit_trees(rows, labels, max_iter=5), threshold=0.4, sure=0.7)

@@ -164,3 +164,6 @@ def test_an_answer_marked_uncertain_is_printed_with_its_warning_first(capsys):
     _print_answer(replace(answer, uncertain=True))
     out = capsys.readouterr().out
     assert out.startswith(f"({UNCERTAIN})\n450 مليون ريال\n") and "[1] متحف (museum, 0-27)" in out
+    other = Citation(1, "museum", "متحف", "ويستقبل الزوار يوميًا من الساعة العاشرة صباحًا.", 28, 75)
+    _print_answer(replace(answer, uncertain=True, related=(other,)))
+    assert "\nمقاطع أخرى قد تجيب عن سؤالك:\n- متحف (museum): ويستقبل الزوار" in capsys.readouterr().out

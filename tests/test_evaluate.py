@@ -207,8 +207,12 @@ def test_answers_marked_uncertain_are_counted_apart_with_how_often_each_kind_hol
     assert out["answer.uncertain"] == 0.5  # 3 of the 6 answers
     assert out["answer.right_when_sure"] == pytest.approx(2 / 3)
     assert out["answer.right_when_uncertain"] == pytest.approx(1 / 3)
+    assert out["answer.related_gold_when_uncertain_wrong"] == 0.0  # the one wrong uncertain answer offered none
+    rows[4]["related_gold"] = True
+    assert summarize(rows, {}, refuses=True)["answer.related_gold_when_uncertain_wrong"] == 1.0
     none = summarize([row(refused=True)], {}, refuses=True)
     assert none["answer.uncertain"] is None and none["answer.right_when_uncertain"] is None
+    assert none["answer.related_gold_when_uncertain_wrong"] is None
     assert "answer.uncertain" not in summarize(rows, {}, refuses=False)  # the baselines mark nothing
 
 

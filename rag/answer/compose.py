@@ -75,7 +75,7 @@ class Answer:
     answer: str
     refused: bool
     citations: tuple[Citation, ...] = ()
-    related: tuple[Citation, ...] = ()  # closest passages when refused: reading, not an answer
+    related: tuple[Citation, ...] = ()  # closest passages when refused or uncertain: reading, not the answer
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     truncated: bool = False  # the question was longer than the limit and was cut
     short_answer: ShortAnswer | None = None  # None for why/how questions or when no span is confident
@@ -119,7 +119,8 @@ class ExtractiveComposer:
         quotes = " ".join(f"{c.text} [{c.n}]" for c in citations)
         text = f"{short.text}\n{quotes}" if short else quotes
         return Answer(question.text, text, False, citations, short_answer=short, reason=d.ANSWERED,
-                      statements=tuple(Statement(c.text, (c.n,)) for c in citations), uncertain=decision.uncertain)
+                      statements=tuple(Statement(c.text, (c.n,)) for c in citations), uncertain=decision.uncertain,
+                      related=tuple(citation_of(e, n) for n, e in enumerate(decision.related, 1)))
 
 
 def context_bounds(text: str, start: int, end: int, width: int = 240) -> tuple[int, int, bool, bool]:
@@ -146,7 +147,7 @@ def surrounding(text: str, start: int, end: int, width: int = 240) -> tuple[str,
     return ("… " if cut_before else "") + text[lo:start], text[start:end], text[end:hi] + (" …" if cut_after else "")
 
 
-def _cite(e: Evidence, n: int) -> Citation:
+def citation_of(e: Evidence, n: int) -> Citation:
     s = e.sentence
     return Citation(n, s.source_id, e.title, s.text, s.start, s.end)
 
@@ -158,7 +159,7 @@ def refusal(question: str, message: str, related: Sequence[Evidence] = (), k: in
     for e in related:
         if e.sentence.source_id not in seen:  # one passage per article
             seen.add(e.sentence.source_id)
-            picks.append(_cite(e, len(picks) + 1))
+            picks.append(citation_of(e, len(picks) + 1))
         if len(picks) == k:
             break
     return Answer(question, message, True, (), tuple(picks), reason=reason)

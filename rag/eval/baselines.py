@@ -43,6 +43,7 @@ class Response:
     short: str | None = None  # the short answer, for systems that give one
     reason: str = ""  # why it refused, for systems that say
     uncertain: bool = False  # answered but marked uncertain (Sanad's ``Answer.uncertain``)
+    related: tuple[str, ...] = ()  # passages offered beside a refusal or an uncertain answer
 
 
 def _from_chunks(chunks: Sequence[tuple[str, str, int, int]], scores: Sequence[float], t0: float) -> Response:

@@ -120,7 +120,7 @@ def _sanad_response(answer, ranking: tuple[str, ...], latency_ms: float | None =
                     tuple(Cited(c.source, c.text, c.start, c.end) for c in answer.citations),
                     answer.timings_ms.get("total", 0.0) if latency_ms is None else latency_ms,
                     short=answer.short_answer.text if answer.short_answer else None, reason=answer.reason,
-                    uncertain=answer.uncertain)
+                    uncertain=answer.uncertain, related=tuple(c.text for c in answer.related))
 
 
 def _rules_answer(trace: Trace, sanad: Sanad, rules: RuleDecider) -> tuple[object, float]:
@@ -146,6 +146,7 @@ def _row(system: str, q: EvalQuestion, r: Response, present: bool) -> dict:
         row["contains_gold"] = (not r.refused) and m.contains_gold(r.answer, q.answers)
         row["f1"] = 0.0 if r.refused else round(m.token_f1(r.answer, q.answers), 4)
         row["cited_gold"] = any(m.contains_gold(c.text, q.answers) for c in r.citations)
+        row["related_gold"] = any(m.contains_gold(text, q.answers) for text in r.related)
         short = r.short if (r.short and not r.refused) else ""
         row["short_f1"] = round(m.token_f1(short, q.answers), 4) if short else 0.0
         row["short_em"] = m.exact_match(short, q.answers) if short else False
@@ -206,6 +207,11 @@ def summarize(rows: list[dict], sources: dict, refuses: bool) -> dict[str, float
         for key, part in (("answer.right_when_sure", sure), ("answer.right_when_uncertain", unsure)):
             out[key] = (sum(bool(r["present"] and r["gold_answers"] and r.get("contains_gold")) for r in part)
                         / len(part) if part else None)
+        # an uncertain answer that misses the gold, to a question whose article is there: do the passages
+        # offered beside it hold the gold?
+        missed = [r for r in answerable if r.get("uncertain") and not r["refused"] and not r["contains_gold"]]
+        out["answer.related_gold_when_uncertain_wrong"] = (sum(bool(r.get("related_gold")) for r in missed)
+                                                          / len(missed) if missed else None)
     lat = [r["latency_ms"] for r in present]
     out["latency_ms.p50"] = m.percentile(lat, 50)
     out["latency_ms.p95"] = m.percentile(lat, 95)

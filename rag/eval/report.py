@@ -34,6 +34,7 @@ TABLE = [
     ("answer.uncertain", "answers marked uncertain"),
     ("answer.right_when_sure", "answers holding gold, not marked"),
     ("answer.right_when_uncertain", "answers holding gold, marked uncertain"),
+    ("answer.related_gold_when_uncertain_wrong", "uncertain and missing the gold: a passage offered beside holds it"),
     ("answerability.accuracy", "answerability accuracy (SQuAD 2.0)"),
     ("answerability.balanced_accuracy", "answerability balanced accuracy"),
     ("latency_ms.p50", "latency p50 (ms)"),
