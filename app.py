@@ -241,12 +241,25 @@ def render(sanad: Sanad, answer: Answer, turn: int, upto: int | None = None) -> 
 
 def _related(sanad: Sanad, answer: Answer, turn: int, title: str) -> str:
     """The passages offered to read beside a refusal or an uncertain answer,
-    unhighlighted: reading, not the answer."""
-    if not answer.related:
+    unhighlighted: reading, not the answer. Each is shown in its context, so one
+    whose context overlaps a passage already on the reply (an answer's source, or
+    another offered sentence of the same paragraph) is left out: the same lines
+    twice, unhighlighted, read as a fault."""
+    def shown(c) -> tuple[str, int, int]:
+        lo, hi, _, _ = context_bounds(sanad.source_text(c.source, answer.generation), c.start, c.end)
+        return c.source, lo, hi
+
+    seen = [shown(c) for c in answer.citations]
+    blocks = []
+    for c in answer.related:
+        source, lo, hi = shown(c)
+        if any(s == source and lo < b and a < hi for s, a, b in seen):
+            continue
+        seen.append((source, lo, hi))
+        blocks.append(_source_block(sanad, c, f"rel-{turn}-{c.n}", highlight=False, generation=answer.generation))
+    if not blocks:
         return ""
-    blocks = "".join(_source_block(sanad, c, f"rel-{turn}-{c.n}", highlight=False, generation=answer.generation)
-                     for c in answer.related)
-    return f"<div class='related'><div class='related-title'>{title}</div>{blocks}</div>"
+    return f"<div class='related'><div class='related-title'>{title}</div>{''.join(blocks)}</div>"
 
 
 def _render_written(sanad: Sanad, answer: Answer, turn: int) -> str:

@@ -272,6 +272,14 @@ def test_an_uncertain_answer_offers_other_passages_after_its_sources(sanad):
     block = rest[rest.index("<div class='related'>"):]
     assert "id='rel-4-1'" in block and "<mark>" not in block  # reading: not highlighted as the answer
     assert app.RELATED_REFUSED not in out
+    # a second offered sentence of the same paragraph, or one inside the answer's own source, is not shown again
+    text = sanad.source_text(other.source)
+    lo, hi = other.start + 5, other.start + 20  # a span in the same paragraph: its context overlaps
+    neighbour = replace(other, n=2, start=lo, end=hi, text=text[lo:hi])
+    inside = replace(answer.citations[0], n=3)
+    out = app.render(sanad, replace(answer, related=(replace(other, n=1), neighbour, inside)), turn=4)
+    assert out.count("class='source' id='rel-4-") == 1 and "id='rel-4-1'" in out
+    assert app._related(sanad, replace(answer, related=(inside,)), 4, app.RELATED_UNSURE) == ""
 
 
 def test_every_dark_mode_rule_has_one_selector():
