@@ -120,7 +120,7 @@ class ExtractiveComposer:
         text = f"{short.text}\n{quotes}" if short else quotes
         return Answer(question.text, text, False, citations, short_answer=short, reason=d.ANSWERED,
                       statements=tuple(Statement(c.text, (c.n,)) for c in citations), uncertain=decision.uncertain,
-                      related=tuple(citation_of(e, n) for n, e in enumerate(decision.related, 1)))
+                      related=offered(decision))
 
 
 def context_bounds(text: str, start: int, end: int, width: int = 240) -> tuple[int, int, bool, bool]:
@@ -147,9 +147,14 @@ def surrounding(text: str, start: int, end: int, width: int = 240) -> tuple[str,
     return ("… " if cut_before else "") + text[lo:start], text[start:end], text[end:hi] + (" …" if cut_after else "")
 
 
-def citation_of(e: Evidence, n: int) -> Citation:
+def _cite(e: Evidence, n: int) -> Citation:
     s = e.sentence
     return Citation(n, s.source_id, e.title, s.text, s.start, s.end)
+
+
+def offered(decision: Decision) -> tuple[Citation, ...]:
+    """The passages an answer marked uncertain offers beside its quotes (``Decision.related``), numbered from 1."""
+    return tuple(_cite(e, n) for n, e in enumerate(decision.related, 1))
 
 
 def refusal(question: str, message: str, related: Sequence[Evidence] = (), k: int = 3,
@@ -159,7 +164,7 @@ def refusal(question: str, message: str, related: Sequence[Evidence] = (), k: in
     for e in related:
         if e.sentence.source_id not in seen:  # one passage per article
             seen.add(e.sentence.source_id)
-            picks.append(citation_of(e, len(picks) + 1))
+            picks.append(_cite(e, len(picks) + 1))
         if len(picks) == k:
             break
     return Answer(question, message, True, (), tuple(picks), reason=reason)

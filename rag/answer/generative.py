@@ -25,7 +25,7 @@ from typing import Callable, Collection, Iterable, Iterator, Sequence
 
 from . import decision as d
 from . import verify
-from .compose import LLM, NOT_IN_SOURCES, Answer, Citation, ExtractiveComposer, Statement, citation_of
+from .compose import LLM, NOT_IN_SOURCES, Answer, Citation, ExtractiveComposer, Statement, offered
 from .decision import Decision
 from .evidence import Evidence, SentenceTable
 from ..errors import LLMError
@@ -238,4 +238,4 @@ class LLMComposer:
         text = " ".join(s.text + " " + "".join(f"[{n}]" for n in s.citations) for s in statements)
         return Answer(question.text, text, False, citations, reason=d.ANSWERED, composer=LLM,
                       statements=tuple(statements), uncertain=decision.uncertain,
-                      related=tuple(citation_of(e, n) for n, e in enumerate(decision.related, 1)))
+                      related=offered(decision))
