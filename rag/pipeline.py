@@ -45,6 +45,7 @@ from .answer.llm import ChatClient
 from .answer.question import Question, analyze, clean, standard
 from .answer.reader import Reader, Reading
 from .answer.transliteration import join_spelled, latin_names, spelling_index
+from .answer.crosslingual import WordVectors, gloss, is_english
 from .index.retrieval import Hit, search
 from .answer.settings import AnswerSettings
 from .ingest.sources import Source, source_date
@@ -109,6 +110,7 @@ class Sanad:
         self._lock = threading.Lock()
         self._chat: ChatClient | None = None  # the LLM endpoint's client, made on first use
         self._verifier: Reader | None = None  # verifies generated sentences when the rules decide
+        self._words: WordVectors | None = None  # English questions' glosses (rag/answer/crosslingual.py)
 
     @classmethod
     def over(cls, index: ix.Index, config: Config | None = None, embedder=None,
@@ -290,7 +292,9 @@ class Sanad:
         for answer in parts:
             spent = (time.perf_counter() - t0) * 1000
             timings = {**base.timings_ms, "llm": spent, "total": base.timings_ms.get("total", 0.0) + spent}
-            yield replace(answer, generation=base.generation, truncated=base.truncated, timings_ms=timings)
+            # as typed: an English question was read glossed (rag/answer/crosslingual.py)
+            yield replace(answer, question=base.question, generation=base.generation, truncated=base.truncated,
+                          timings_ms=timings)
 
     def _read(self, text: str, passages: Sequence[str]) -> list[Reading]:
         """The reader's reading of each passage for ``text`` (the question, or
@@ -379,6 +383,17 @@ class Sanad:
                     turns[-1] = before
                 q = analyze(joined) if joined != q.text else q
                 found = retrieve(q) or found
+        if found is not None and q.latin and is_english(q.text) and isinstance(self.decider, ReaderDecider):
+            # An English question is reworded with the retrieved chunks' own Arabic words and
+            # retrieved again, so every stage reads it as Arabic (EVALUATION.md "English questions glossed").
+            self._words = self._words or WordVectors(self.embedder.embed_passages)
+            e0 = time.perf_counter()
+            glossed = gloss(q.text, [h.chunk.text for h in found[3][: settings.chunks]], self._words)
+            embed_ms.append((time.perf_counter() - e0) * 1000)
+            arabic = analyze(glossed)
+            again = retrieve(arabic)
+            if again is not None:
+                q, found = arabic, again
         if found is None:
             return self._stop(q, question, d.UNCLEAR, t0)
         query, terms, vector, hits = found

@@ -1,0 +1,150 @@
+"""English questions reworded with the articles' own Arabic words.
+
+The reader was trained on Arabic questions only (no training set has English
+ones), and every lexical stage (BM25, coverage, the calibration's features)
+finds nothing of an English question in Arabic text but its names. The
+embedding model is multilingual, though, and places a single English word
+next to the Arabic word that translates it: "lawsuit" beside القضائية,
+"revealed" beside كشفت, "fee" beside رسوم (on our articles: EVALUATION.md,
+"English questions glossed"). So an English question is
+glossed word by word with the words of the passages retrieved for it: an
+Arabic question word for its English one, the nearest Arabic word of those
+passages for each content word, and names the passages write in Latin kept
+as they are. The result is pidgin Arabic in English word order, which the
+reader and the lexical stages read far better than English.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ..text import STOPWORDS, normalize
+
+Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
+
+# What a question opens with, longest first; "how much" asks an amount, "how" a manner.
+QUESTION_WORDS: tuple[tuple[str, str], ...] = (
+    ("how much", "كم"), ("how many", "كم"), ("how long", "كم مدة"), ("how quickly", "كم"), ("how old", "كم"),
+    ("in which year", "في أي عام"), ("in what year", "في أي عام"), ("what year", "في أي عام"),
+    ("in which", "في أي"), ("in what", "في أي"), ("on which", "في أي"), ("on what", "في أي"),
+    ("when", "متى"), ("where", "أين"), ("who", "من"), ("whom", "من"), ("whose", "من"), ("why", "لماذا"),
+    ("how", "كيف"), ("which", "أي"), ("what", "ما"),
+    ("is", "هل"), ("are", "هل"), ("was", "هل"), ("were", "هل"), ("does", "هل"), ("do", "هل"),
+    ("did", "هل"), ("can", "هل"), ("could", "هل"), ("will", "هل"), ("has", "هل"), ("have", "هل"),
+)
+# Words that say how a sentence is built, not what it is about: dropped.
+FUNCTION_WORDS = frozenset("""
+a an the of in on at to for from by with into onto about as than then that this these those it its
+his her their our your my him them they he she we you i me us is are was were be been being am do does
+did has have had will would shall should can could may might must not no nor and or but so if
+according per also just only very too any some such there here which what who whom whose when where
+why how much many long quickly
+""".split())
+NUMBERS = {"one": "واحد", "two": "اثنين", "three": "ثلاثة", "four": "أربعة", "five": "خمسة", "six": "ستة",
+           "seven": "سبعة", "eight": "ثمانية", "nine": "تسعة", "ten": "عشرة", "first": "الأول",
+           "second": "الثاني", "third": "الثالث"}
+ARABIC_WORD = re.compile("[\u0621-\u064a][\u0621-\u064a\u064b-\u065f\u0670]*")
+_DIACRITICS = re.compile("[\u064b-\u065f\u0670]")
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*|\d+(?:[.,]\d+)*")
+# A content word is replaced only by an Arabic word at least this close. e5's cosines sit high: on
+# one of our articles right pairs scored 0.89-0.92 ("empire" إمبراطورية), a word's nearest
+# unrelated one up to 0.877 ("unified" واضحة) (EVALUATION.md "English questions glossed").
+MIN_COSINE = 0.88
+# Of the Arabic words within this of the closest, the shortest is taken: the bare form
+# (ماسك) rather than one with a clitic (لماسك), as cosines barely tell them apart.
+TIE = 0.01
+MAX_VOCABULARY = 800  # distinct Arabic words of the passages looked at, in their order
+
+
+def is_english(text: str) -> bool:
+    """Written in Latin letters with no Arabic word."""
+    return bool(re.search("[A-Za-z]", text)) and not ARABIC_WORD.search(text)
+
+
+def vocabulary(passages: Iterable[str], limit: int = MAX_VOCABULARY) -> list[str]:
+    """The passages' distinct Arabic content words, without tashkeel, in order."""
+    seen: dict[str, None] = {}
+    for text in passages:
+        for m in ARABIC_WORD.finditer(text):
+            word = _DIACRITICS.sub("", m.group())
+            if len(word) >= 3 and normalize(word) not in STOPWORDS:
+                seen.setdefault(word, None)
+                if len(seen) >= limit:
+                    return list(seen)
+    return list(seen)
+
+
+def opening(words: Sequence[str]) -> tuple[str, int]:
+    """(the Arabic question word, how many English words it stands for)."""
+    lowered = [w.lower() for w in words]
+    for english, arabic in QUESTION_WORDS:
+        parts = english.split()
+        if lowered[:len(parts)] == parts:
+            return arabic, len(parts)
+    return "", 0
+
+
+def gloss(question: str, passages: Sequence[str], embed: Embed, min_cosine: float = MIN_COSINE) -> str:
+    """``question`` (English) in Arabic words taken from ``passages``; the
+    question itself when it is not English."""
+    if not is_english(question):
+        return question
+    # "According to Musk, how quickly…": the question word may open the clause after a comma
+    clauses = question.split(",", 1)
+    if len(clauses) == 2 and not opening(_words(clauses[0]))[1] and opening(_words(clauses[1]))[1]:
+        question = f"{clauses[1]} {clauses[0]}"
+    words = _words(question)
+    head, used = opening(words)
+    latin = {w.lower() for text in passages for w in LATIN_WORD.findall(text)}
+    out: list[str] = []
+    wanted: list[int] = []  # positions in ``out`` still in English
+    for w in words[used:]:
+        low = w.lower()
+        if low in FUNCTION_WORDS:
+            continue
+        if low in latin or any(c.isdigit() for c in w):
+            out.append(w)  # a name or number the passages write this way
+        elif low in NUMBERS:
+            out.append(NUMBERS[low])
+        else:
+            wanted.append(len(out))
+            out.append(w)
+    vocab = vocabulary(passages)
+    if wanted and vocab:
+        vectors = embed([*vocab, *(out[i] for i in wanted)])
+        table = vectors[:len(vocab)]
+        lengths = np.array([len(v) for v in vocab])
+        for i, v in zip(wanted, vectors[len(vocab):]):
+            sims = table @ v
+            best = float(sims.max())
+            if best >= min_cosine:  # else the English word stays: a name the passages lack, say
+                near = np.flatnonzero(sims >= best - TIE)
+                out[i] = vocab[int(near[np.argmin(lengths[near])])]
+    return " ".join([head, *out]).strip() + "؟"
+
+
+def _words(text: str) -> list[str]:
+    """Latin words and numbers, without a possessive 's."""
+    words = [re.sub(r"['’]s$", "", w.strip("'’-")) for w in LATIN_WORD.findall(text)]
+    return [w for w in words if w]
+
+
+class WordVectors:
+    """``embed`` with a memory of the words it has embedded: the articles'
+    vocabulary is small, and an English question's passages are mostly
+    those of the questions before it. Thread-safe enough: a lost race
+    embeds a word twice."""
+
+    def __init__(self, embed: Embed, limit: int = 20_000):  # 20,000 x 384 floats: 31 MB
+        self._embed, self._limit = embed, limit
+        self._memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        if len(self._memo) + len(texts) > self._limit:
+            self._memo.clear()
+        new = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if new:
+            self._memo.update(zip(new, self._embed(new)))
+        return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
