@@ -391,7 +391,7 @@ class Sanad:
             glossed = gloss(q.text, [h.chunk.text for h in found[3][: settings.chunks]], self._words)
             embed_ms.append((time.perf_counter() - e0) * 1000)
             arabic = analyze(glossed)
-            again = retrieve(arabic)
+            again = retrieve(arabic) if glossed != q.text else None
             if again is not None:
                 q, found = arabic, again
         if found is None:

@@ -51,8 +51,9 @@ def test_a_word_with_no_close_arabic_word_stays_english():
     assert "رسوم" in g and "reservation" in g
 
 
-@pytest.mark.parametrize("question", ["متى غادر ماسك OpenAI؟", "", "؟؟", "2018"])
-def test_a_question_that_is_not_english_is_returned_as_it_is(question):
+@pytest.mark.parametrize("question", ["متى غادر ماسك OpenAI؟", "", "؟؟", "2018",
+                                      "SELECT * FROM users; DROP TABLE x;--", "Musk, Altman, OpenAI"])
+def test_a_question_not_english_or_with_no_question_word_is_returned_as_it_is(question):
     assert gloss(question, [PASSAGE], fake_embed) == question
 
 

@@ -88,7 +88,9 @@ def opening(words: Sequence[str]) -> tuple[str, int]:
 
 def gloss(question: str, passages: Sequence[str], embed: Embed, min_cosine: float = MIN_COSINE) -> str:
     """``question`` (English) in Arabic words taken from ``passages``; the
-    question itself when it is not English."""
+    question itself when it is not English, or opens with no question word:
+    glossed, "SELECT * FROM users; DROP TABLE x" read as Arabic words and was
+    answered, where read as English it is refused."""
     if not is_english(question):
         return question
     # "According to Musk, how quickly…": the question word may open the clause after a comma
@@ -97,6 +99,8 @@ def gloss(question: str, passages: Sequence[str], embed: Embed, min_cosine: floa
         question = f"{clauses[1]} {clauses[0]}"
     words = _words(question)
     head, used = opening(words)
+    if not head:
+        return question
     latin = {w.lower() for text in passages for w in LATIN_WORD.findall(text)}
     out: list[str] = []
     wanted: list[int] = []  # positions in ``out`` still in English
