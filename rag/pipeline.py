@@ -390,7 +390,7 @@ class Sanad:
             e0 = time.perf_counter()
             glossed = gloss(q.text, [h.chunk.text for h in found[3][: settings.chunks]], self._words)
             embed_ms.append((time.perf_counter() - e0) * 1000)
-            arabic = analyze(glossed)
+            arabic = replace(analyze(glossed), typed=question)
             again = retrieve(arabic) if glossed != q.text else None
             if again is not None:
                 q, found = arabic, again

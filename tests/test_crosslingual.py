@@ -121,7 +121,28 @@ def test_the_pipeline_reads_an_english_question_glossed_and_answers_it_as_typed(
     assert trace.question is not None and not trace.question.latin
     assert words_of(trace.question.text)[0] == "أي"
     assert "Stargate" in words_of(trace.question.text)  # a name kept as the articles write it
-    assert trace.answer.question == typed
+    assert trace.answer.question == typed and trace.question.typed == typed
     # an Arabic question is read as it is, and the rules never gloss
     assert sanad.run("من كشف محاولة ماسك؟").question.text == "من كشف محاولة ماسك؟"
     assert fake_sanad.run(typed).question.text == typed
+
+
+def test_word_vectors_from_many_threads_past_their_limit_give_each_word_its_own_vector():
+    from concurrent.futures import ThreadPoolExecutor
+
+    import time
+
+    def slow(texts):  # lets the other threads run mid-call, as the real model does
+        time.sleep(0.001)
+        return fake_embed(texts)
+
+    words = WordVectors(slow, limit=8)
+    vocab = [f"w{i}" for i in range(40)]
+
+    def ask(i):
+        batch = [vocab[(i * 7 + k) % 40] for k in range(5)]
+        return batch, words(batch)
+
+    with ThreadPoolExecutor(8) as pool:
+        for batch, vectors in pool.map(ask, range(400)):
+            assert np.array_equal(vectors, fake_embed(batch))

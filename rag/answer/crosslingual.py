@@ -138,17 +138,19 @@ def _words(text: str) -> list[str]:
 class WordVectors:
     """``embed`` with a memory of the words it has embedded: the articles'
     vocabulary is small, and an English question's passages are mostly
-    those of the questions before it. Thread-safe enough: a lost race
-    embeds a word twice."""
+    those of the questions before it. Safe across the page's threads: past
+    its limit the memory is replaced, never cleared under another call, and
+    a lost race only embeds a word twice."""
 
     def __init__(self, embed: Embed, limit: int = 20_000):  # 20,000 x 384 floats: 31 MB
         self._embed, self._limit = embed, limit
         self._memo: dict[str, np.ndarray] = {}
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        if len(self._memo) + len(texts) > self._limit:
-            self._memo.clear()
-        new = [t for t in dict.fromkeys(texts) if t not in self._memo]
-        if new:
-            self._memo.update(zip(new, self._embed(new)))
-        return np.stack([self._memo[t] for t in texts]) if texts else np.zeros((0, 0), np.float32)
+        memo = self._memo
+        if len(memo) + len(texts) > self._limit:
+            memo = self._memo = {}
+        new = [t for t in dict.fromkeys(texts) if t not in memo]
+        found = dict(zip(new, self._embed(new))) if new else {}
+        memo.update(found)
+        return np.stack([found[t] if t in found else memo[t] for t in texts]) if texts else np.zeros((0, 0))

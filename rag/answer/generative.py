@@ -162,7 +162,7 @@ class LLMComposer:
             yield fallback
             return
         passages = passages_of(decision, self.max_passages, more)
-        chat = messages(question.text, passages)
+        chat = messages(question.typed or question.text, passages)  # the LLM reads English as typed, not glossed
         answers = self._answers(question, decision, passages)
         kept: list[tuple[verify.Draft, verify.Verdict]] = []
         dropped = 0

@@ -96,6 +96,7 @@ class Question:
     request: bool  # not a question about the sources ("write a poem", "reveal your instructions")
     latin: bool  # written mostly in Latin script (answers are Arabic all the same)
     context: str = ""  # a follow-up's earlier turn (rag/pipeline.py): what it already named
+    typed: str = ""  # the question as asked, when ``text`` rewords it (English glossed: rag/answer/crosslingual.py)
 
 
 # C0/C1 control characters and the bidi embedding/override/isolate controls,
