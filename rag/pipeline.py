@@ -110,7 +110,7 @@ class Sanad:
         self._lock = threading.Lock()
         self._chat: ChatClient | None = None  # the LLM endpoint's client, made on first use
         self._verifier: Reader | None = None  # verifies generated sentences when the rules decide
-        self._words: WordVectors | None = None  # English questions' glosses (rag/answer/crosslingual.py)
+        self._words = WordVectors(self.embedder.embed_passages)  # English questions' glosses (crosslingual.py)
 
     @classmethod
     def over(cls, index: ix.Index, config: Config | None = None, embedder=None,
@@ -386,7 +386,6 @@ class Sanad:
         if found is not None and q.latin and is_english(q.text) and isinstance(self.decider, ReaderDecider):
             # An English question is reworded with the retrieved chunks' own Arabic words and
             # retrieved again, so every stage reads it as Arabic (EVALUATION.md "English questions glossed").
-            self._words = self._words or WordVectors(self.embedder.embed_passages)
             e0 = time.perf_counter()
             glossed = gloss(q.text, [h.chunk.text for h in found[3][: settings.chunks]], self._words)
             embed_ms.append((time.perf_counter() - e0) * 1000)

@@ -41,8 +41,13 @@ def normalize(text: str) -> str:
     ASCII digits, lower-case Latin."""
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
-    text = _DIACRITICS.sub("", text)
+    text = strip_diacritics(text)
     return text.translate(_TRANSLATE).casefold()
+
+
+def strip_diacritics(text: str) -> str:
+    """``text`` without tashkeel, superscript alef and Quranic marks; letters as written."""
+    return _DIACRITICS.sub("", text)
 
 
 # Runs of letters/digits; the decimal point stays inside numbers (97.4).

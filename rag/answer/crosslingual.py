@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..text import STOPWORDS, normalize
+from ..text import STOPWORDS, normalize, strip_diacritics
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
 
@@ -46,7 +46,6 @@ NUMBERS = {"one": "واحد", "two": "اثنين", "three": "ثلاثة", "four"
            "seven": "سبعة", "eight": "ثمانية", "nine": "تسعة", "ten": "عشرة", "first": "الأول",
            "second": "الثاني", "third": "الثالث"}
 ARABIC_WORD = re.compile("[\u0621-\u064a][\u0621-\u064a\u064b-\u065f\u0670]*")
-_DIACRITICS = re.compile("[\u064b-\u065f\u0670]")
 LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’\-]*|\d+(?:[.,]\d+)*")
 # A content word is replaced only by an Arabic word at least this close. e5's cosines sit high: on
 # one of our articles right pairs scored 0.89-0.92 ("empire" إمبراطورية), a word's nearest
@@ -68,7 +67,7 @@ def vocabulary(passages: Iterable[str], limit: int = MAX_VOCABULARY) -> list[str
     seen: dict[str, None] = {}
     for text in passages:
         for m in ARABIC_WORD.finditer(text):
-            word = _DIACRITICS.sub("", m.group())
+            word = strip_diacritics(m.group())
             if len(word) >= 3 and normalize(word) not in STOPWORDS:
                 seen.setdefault(word, None)
                 if len(seen) >= limit:
