@@ -79,6 +79,8 @@ mark.short { background: #ffc94d; color: #1f1f1f; font-weight: bold; padding: 0 
 .related .source { opacity: 0.85; }
 .thinking { color: #777; font-style: italic; }
 .example, .example * { unicode-bidi: plaintext; }
+/* a question in the user's bubble in its own direction: English read left to right, its "?" at its end */
+#chat [data-testid="user"] p { unicode-bidi: plaintext; }
 .notice { color: #8a5a00; }
 .uncertain { color: #7a4f00; background: rgba(255, 193, 7, 0.12); border-inline-start: 4px solid #e0a800;
   border-radius: 6px; padding: 6px 10px; margin-bottom: 6px; font-size: 0.95em; unicode-bidi: plaintext; }

@@ -156,6 +156,23 @@ def test_the_page_says_it_is_arabic_in_a_browser_of_another_language(app_server,
     page.close()
 
 
+def test_an_english_question_is_shown_left_to_right_and_answered_in_arabic(app_server, browser):
+    """The page is right to left; an English question in it kept its "?" at its start
+    ("?How much was…") until its paragraph took its own direction."""
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(app_server)
+    page.wait_for_selector("#question textarea", timeout=60_000)
+    ask(page, "How much was Altman's Roadster reservation fee?")
+    reply = wait_reply(page, 1, ".sources")
+    assert reply.locator(".short-answer strong").inner_text() == "50 ألف دولار"
+    first, last = page.locator('#chat [data-testid="user"] p').first.evaluate("""p => {
+      const t = p.firstChild, r = document.createRange(), at = i => { r.setStart(t, i); r.setEnd(t, i + 1);
+        return r.getBoundingClientRect().left; };
+      return [at(0), at(t.length - 1)]; }""")
+    assert first < last  # "H" left of "?"
+    page.close()
+
+
 # WCAG 2 contrast of an element's text against what lies under it: the backgrounds of it and its
 # ancestors composited from the page's base (white) up, each with its alpha.
 CONTRAST = """e => {
