@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+import numpy as np
+
 from .answer import decision as d
 from .index import build as bx
 from .index import index as ix
@@ -45,7 +47,7 @@ from .answer.llm import ChatClient
 from .answer.question import Question, analyze, clean, standard
 from .answer.reader import Reader, Reading
 from .answer.transliteration import join_spelled, latin_names, spelling_index
-from .answer.crosslingual import WordVectors, gloss, is_english
+from .answer.crosslingual import ALIGNED_SENTENCES, Aligner, WordVectors, gloss, is_english
 from .index.retrieval import Hit, search
 from .answer.settings import AnswerSettings
 from .ingest.sources import Source, source_date
@@ -111,6 +113,8 @@ class Sanad:
         self._chat: ChatClient | None = None  # the LLM endpoint's client, made on first use
         self._verifier: Reader | None = None  # verifies generated sentences when the rules decide
         self._words = WordVectors(self.embedder.embed_passages)  # English questions' glosses (crosslingual.py)
+        vectors = getattr(self.embedder, "word_vectors", None)  # a test's fake embedder may not read words in context
+        self._aligner = Aligner(vectors) if vectors is not None else None
 
     @classmethod
     def over(cls, index: ix.Index, config: Config | None = None, embedder=None,
@@ -387,7 +391,11 @@ class Sanad:
             # An English question is reworded with the retrieved chunks' own Arabic words and
             # retrieved again, so every stage reads it as Arabic (EVALUATION.md "English questions glossed").
             e0 = time.perf_counter()
-            glossed = gloss(q.text, [h.chunk.text for h in found[3][: settings.chunks]], self._words)
+            passages = [h.chunk.text for h in found[3][: settings.chunks]]
+            aligned = {} if self._aligner is None else self._aligner(
+                q.text, _nearest_sentences(table, found[2], [h.position for h in found[3][: settings.chunks]],
+                                           ALIGNED_SENTENCES, settings.dense_sentences))
+            glossed = gloss(q.text, passages, self._words, aligned=aligned)
             embed_ms.append((time.perf_counter() - e0) * 1000)
             arabic = replace(analyze(glossed), typed=question)
             again = retrieve(arabic) if glossed != q.text else None
@@ -409,6 +417,19 @@ class Sanad:
                    "compose": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
         answer = replace(answer, question=question, generation=snap.generation)
         return Trace(q, query, tuple(hits), tuple(evidence), decision, answer, timings)
+
+
+def _nearest_sentences(table: SentenceTable, vector: np.ndarray, chunk_positions: list[int], k: int,
+                       k_dense: int) -> list[str]:
+    """The texts of the ``k`` quotable sentences nearest ``vector`` among those
+    evidence would weigh (``gather``: the chunks' sentences and the ``k_dense``
+    nearest anywhere), by their stored vectors."""
+    index = table.index
+    candidates = sorted({i for pos in chunk_positions for i in table.by_chunk[pos]}
+                        | set(index.search_sentences(vector, k_dense)))
+    candidates = [i for i in candidates if table.quotable[i]]
+    scores = index.sentence_scores(vector, candidates)
+    return [index.sentences[candidates[j]].text for j in np.argsort(-scores)[:k]]
 
 
 def _bounded(text: str) -> tuple[str, bool]:

@@ -6,8 +6,8 @@ import zlib
 import numpy as np
 import pytest
 
-from rag.answer.crosslingual import (MIN_COSINE, WordVectors, gloss, is_english, opening,
-                                     vocabulary)
+from rag.answer.crosslingual import (MIN_COSINE, Aligner, WordVectors, align, gloss, is_english, opening,
+                                     vocabulary, word_spans)
 
 PASSAGE = ("كشفت شبكة CNBC أن الملياردير إيلون ماسك حاول عرقلة مشروع ستارجيت، ورفعت لماسك "
            "دعوى قضائية. وبلغت رسوم الحجز 50 ألف دولار.")
@@ -146,3 +146,101 @@ def test_word_vectors_from_many_threads_past_their_limit_give_each_word_its_own_
     with ThreadPoolExecutor(8) as pool:
         for batch, vectors in pool.map(ask, range(400)):
             assert np.array_equal(vectors, fake_embed(batch))
+
+
+# ------------------------------------------------------------ words aligned in context
+
+def unit(*rows):
+    m = np.array(rows, np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_word_spans_are_the_words_at_their_offsets_without_a_possessive():
+    text = "What is Tesla's humanoid robot, in 2026? وكَشَفَتْ xAI"
+    words, spans = word_spans(text)
+    assert words == ["What", "is", "Tesla", "humanoid", "robot", "in", "2026", "وكَشَفَتْ", "xAI"]
+    assert all(text[a:b] == w for w, (a, b) in zip(words, spans))
+
+
+def test_align_takes_mutual_nearest_words_of_the_best_passage_only():
+    question = ["How", "much", "money", "did", "Nvidia", "pump"]
+    q = unit([1, 0, 0, 0, 0.1], [1, 0.1, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0.8, 0, 0.6], [0, 0, 0, 1, 0],
+             [0, 0, 0.9, 0.1, 0.5])
+    good = (["بضخ", "دولار", "Nvidia", "ملياري"], unit([0, 0, 0.8, 0, 0.6], [0, 1, 0, 0, 0], [0, 0, 0, 1, 0],
+                                                       [1, 0.05, 0, 0, 0]))
+    other = (["مبلغ", "شركة"], unit([0, 0.7, 0, 0, 0.7], [0, 0, 0, 0.3, 1]))
+    out = align(question, q, [other, good])
+    assert out["money"] == "دولار"  # content word, mutual nearest
+    assert "nvidia" not in out  # a Latin word of the passage is no gloss
+    # "pump" is nearest بضخ, but بضخ is nearer "did": a function word holds its own nearest
+    assert "pump" not in out
+    assert "مبلغ" not in out.values()  # the passage that aligns worse gives nothing
+
+
+def test_align_needs_the_floor_and_strips_tashkeel():
+    q = unit([1, 0, 0])
+    passage = (["كَشَفَتْ"], unit([1, 1, 0]))  # cosine 0.707
+    assert align(["revealed"], q, [passage], floor=0.7) == {"revealed": "كشفت"}
+    assert align(["revealed"], q, [passage], floor=0.8) == {}
+    assert align(["revealed"], q, []) == {} and align(["the"], q, [passage]) == {}
+
+
+def test_an_aligned_word_comes_before_the_word_by_word_gloss_but_not_before_names_and_numbers():
+    aligned = {"tried": "محاولة", "fee": "مبلغ", "cnbc": "شبكة", "2018": "عام"}
+    g = words_of(gloss("Which network CNBC tried the fee in 2018?", [PASSAGE], fake_embed, aligned=aligned))
+    assert "محاولة" in g and "حاول" not in g and "مبلغ" in g
+    assert "CNBC" in g and "2018" in g  # a name the passage writes in Latin, and a number, stay
+
+
+def test_the_aligner_reads_each_passage_once_and_the_question_each_time():
+    calls = []
+
+    def vectors(texts, spans, role):
+        calls.append((role, len(texts)))
+        out = []
+        for text, sp in zip(texts, spans):
+            words = [text[a:b] for a, b in sp]
+            out.append(unit(*[[1.0, 0.0] if w in ("revealed", "كشفت") else [0.0, 1.0] if w in ("project", "مشروع")
+                              else [0.3, 0.3] for w in words]))
+        return out
+
+    aligner = Aligner(vectors, limit=3)
+    assert aligner("Which network revealed the project?", [PASSAGE]) == {"revealed": "كشفت", "project": "مشروع"}
+    aligner("What was revealed?", [PASSAGE])
+    assert calls == [("document", 1), ("query", 1), ("query", 1)]
+    assert aligner("متى كشفت؟", [PASSAGE]) == {} and aligner("Who?", []) == {}
+    aligner("Who revealed it?", ["أ كشفت", "ب كشفت", "ج كشفت"])  # past the limit: a new memory
+    assert calls[-2:] == [("document", 3), ("query", 1)]
+
+
+def test_the_pipeline_aligns_an_english_question_with_the_sentences_nearest_it(fake_sanad):
+    """The aligner reads at most ALIGNED_SENTENCES of the sentences evidence would
+    weigh, each a quotable sentence of the index, and its pairs reach the gloss."""
+    from conftest import fake_reader_decider
+    from rag.answer.crosslingual import ALIGNED_SENTENCES
+    from rag.pipeline import Sanad
+
+    read: list[list[str]] = []
+
+    class Aligning(type(fake_sanad.embedder)):
+        def word_vectors(self, texts, spans, role):
+            if role == "document":
+                read.append(list(texts))
+            # every word its own direction, "revealed" and كشفت one shared: the only pair
+            out = []
+            for text, sp in zip(texts, spans):
+                words = [text[a:b] for a, b in sp]
+                rows = np.zeros((len(words), 4097), np.float32)
+                for k, w in enumerate(words):
+                    rows[k, 0 if w in ("revealed", "كشفت") else 1 + zlib.crc32(w.encode()) % 4096] = 1.0
+                out.append(rows)
+            return out
+
+    embedder = Aligning.__new__(Aligning)
+    embedder.__dict__.update(fake_sanad.embedder.__dict__)
+    sanad = Sanad(fake_sanad.config, embedder=embedder, decider=fake_reader_decider(fake_sanad.config.model))
+    trace = sanad.run("Which network revealed that Musk tried to block the Stargate project?")
+    sentences = {s.text for s in sanad.index.sentences}
+    assert read and all(1 <= len(batch) <= ALIGNED_SENTENCES and set(batch) <= sentences for batch in read)
+    assert any("كشفت" in t.split() for batch in read for t in batch)  # the sentence that says it was read
+    assert "كشفت" in words_of(trace.question.text)

@@ -136,6 +136,31 @@ def test_late_chunking_vectors(built):
     assert float(vecs[0] @ q) > float(vecs[1] @ q)
 
 
+def test_word_vectors_are_the_middle_layers_hidden_states_and_align_across_scripts(built):
+    import numpy as np
+    import torch
+
+    from rag.answer.crosslingual import align, word_spans
+
+    _, embedder, _ = built
+    text = "لذلك حلم بإنشاء مستعمرات بشرية على كواكب أخرى، وخصوصاً المريخ"
+    words, spans = word_spans(text)
+    (vecs,) = embedder.word_vectors([text], [spans], "document")
+    assert vecs.shape == (len(words), 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+    # the cut encoder gives the full model's layer 8
+    m = embedder.model
+    enc = m.tokenizer([embedder._prompt("document") + text], return_tensors="pt")
+    with torch.inference_mode():
+        full = m[0].auto_model(**enc, output_hidden_states=True).hidden_states[8]
+        cut = embedder._lower_layers(8)(**enc).last_hidden_state
+    assert torch.allclose(full, cut, atol=1e-5)
+    question = "On which planet did Musk want human colonies?"
+    q_words, q_spans = word_spans(question)
+    (q_vecs,) = embedder.word_vectors([question], [q_spans], "query")
+    aligned = align(q_words, q_vecs, [(words, vecs)])
+    assert aligned.get("colonies") == "مستعمرات" and aligned.get("human") == "بشرية", aligned
+
+
 ODD = ["؟" * 3000, "x" * 20_000, "🙂🙂 ما هذا؟ 🙂", "SELECT * FROM users; -- كم؟",
        "كَمْ بَلَغَتْ رُسُومُ حَجْزِ سَيَّارَةِ رُودْسْتَر؟", "How much did Nvidia invest? وكم دفعت إنفيديا",
        "<script>alert(1)</script> من هو ماسك؟", "ما " * 500]
