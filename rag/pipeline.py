@@ -388,8 +388,9 @@ class Sanad:
                 q = analyze(joined) if joined != q.text else q
                 found = retrieve(q) or found
         if found is not None and q.latin and is_english(q.text) and isinstance(self.decider, ReaderDecider):
-            # An English question is reworded with the retrieved chunks' own Arabic words and
-            # retrieved again, so every stage reads it as Arabic (EVALUATION.md "English questions glossed").
+            # An English question is reworded with the retrieved chunks' own Arabic words, each word
+            # first aligned in context with the sentences nearest the question, and retrieved again,
+            # so every stage reads it as Arabic (EVALUATION.md "English questions glossed", "... aligned").
             e0 = time.perf_counter()
             passages = [h.chunk.text for h in found[3][: settings.chunks]]
             aligned = {} if self._aligner is None else self._aligner(

@@ -136,7 +136,7 @@ def test_late_chunking_vectors(built):
     assert float(vecs[0] @ q) > float(vecs[1] @ q)
 
 
-def test_word_vectors_are_the_middle_layers_hidden_states_and_align_across_scripts(built):
+def test_word_vectors_are_the_middle_layers_hidden_states_and_align_across_scripts(built, monkeypatch):
     import numpy as np
     import torch
 
@@ -154,6 +154,10 @@ def test_word_vectors_are_the_middle_layers_hidden_states_and_align_across_scrip
         full = m[0].auto_model(**enc, output_hidden_states=True).hidden_states[8]
         cut = embedder._lower_layers(8)(**enc).last_hidden_state
     assert torch.allclose(full, cut, atol=1e-5)
+    with monkeypatch.context() as patched:  # a model not built as BERT is read by the whole pass
+        patched.setattr(embedder, "_lower_layers", lambda n: None)
+        (whole,) = embedder.word_vectors([text], [spans], "document")
+    assert np.allclose(whole, vecs, atol=1e-4)
     question = "On which planet did Musk want human colonies?"
     q_words, q_spans = word_spans(question)
     (q_vecs,) = embedder.word_vectors([question], [q_spans], "query")

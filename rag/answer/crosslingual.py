@@ -66,8 +66,9 @@ MAX_VOCABULARY = 800  # distinct Arabic words of the passages looked at, in thei
 # An aligned pair's cosine must reach this (middle-layer vectors; right pairs mostly scored 0.55-0.78
 # on our articles, EVALUATION.md "English questions aligned").
 MIN_ALIGNED = 0.5
-# Sentences aligned with an English question: those nearest it of the chunks the gloss reads. Whole
-# chunks aligned no better on the tuning rows (15 against 14 of 27) at four times the first read's cost.
+# Sentences aligned with an English question: those nearest it of the chunks the gloss reads. The six
+# chunks themselves aligned worse on the tuning rows (15 of 27 right, against 17) at four times the cost
+# of a first read (EVALUATION.md "English questions aligned").
 ALIGNED_SENTENCES = 8
 WordVectorsFn = Callable[[Sequence[str], Sequence[Sequence[tuple[int, int]]], str], list]  # texts, spans, role
 _ALIGNED_WORD = re.compile(f"{ARABIC_WORD.pattern}|{LATIN_WORD.pattern}")  # the words an alignment pairs
