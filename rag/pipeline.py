@@ -30,8 +30,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
-import numpy as np
-
 from .answer import decision as d
 from .index import build as bx
 from .index import index as ix
@@ -41,7 +39,7 @@ from .config import Config
 from .answer.decision import Decider, Decision, ReaderDecider, RuleDecider
 from .index.embedding import SentenceTransformerEmbedder
 from .errors import IndexCorrupt, IndexMissing, IndexStale, SanadError
-from .answer.evidence import Evidence, SentenceTable, gather
+from .answer.evidence import Evidence, SentenceTable, gather, nearest_sentences
 from .answer.generative import LLMComposer, windows
 from .answer.llm import ChatClient
 from .answer.question import Question, analyze, clean, standard
@@ -392,11 +390,10 @@ class Sanad:
             # first aligned in context with the sentences nearest the question, and retrieved again,
             # so every stage reads it as Arabic (EVALUATION.md "English questions glossed", "... aligned").
             e0 = time.perf_counter()
-            passages = [h.chunk.text for h in found[3][: settings.chunks]]
-            aligned = {} if self._aligner is None else self._aligner(
-                q.text, _nearest_sentences(table, found[2], [h.position for h in found[3][: settings.chunks]],
-                                           ALIGNED_SENTENCES, settings.dense_sentences))
-            glossed = gloss(q.text, passages, self._words, aligned=aligned)
+            top = found[3][: settings.chunks]
+            aligned = {} if self._aligner is None else self._aligner(q.text, nearest_sentences(
+                table, found[2], [h.position for h in top], ALIGNED_SENTENCES, settings.dense_sentences))
+            glossed = gloss(q.text, [h.chunk.text for h in top], self._words, aligned=aligned)
             embed_ms.append((time.perf_counter() - e0) * 1000)
             arabic = replace(analyze(glossed), typed=question)
             again = retrieve(arabic) if glossed != q.text else None
@@ -418,19 +415,6 @@ class Sanad:
                    "compose": (t5 - t4) * 1000, "total": (t5 - t0) * 1000}
         answer = replace(answer, question=question, generation=snap.generation)
         return Trace(q, query, tuple(hits), tuple(evidence), decision, answer, timings)
-
-
-def _nearest_sentences(table: SentenceTable, vector: np.ndarray, chunk_positions: list[int], k: int,
-                       k_dense: int) -> list[str]:
-    """The texts of the ``k`` quotable sentences nearest ``vector`` among those
-    evidence would weigh (``gather``: the chunks' sentences and the ``k_dense``
-    nearest anywhere), by their stored vectors."""
-    index = table.index
-    candidates = sorted({i for pos in chunk_positions for i in table.by_chunk[pos]}
-                        | set(index.search_sentences(vector, k_dense)))
-    candidates = [i for i in candidates if table.quotable[i]]
-    scores = index.sentence_scores(vector, candidates)
-    return [index.sentences[candidates[j]].text for j in np.argsort(-scores)[:k]]
 
 
 def _bounded(text: str) -> tuple[str, bool]:

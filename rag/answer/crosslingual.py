@@ -156,9 +156,8 @@ def gloss(question: str, passages: Sequence[str], embed: Embed, min_cosine: floa
 
 
 def _words(text: str) -> list[str]:
-    """Latin words and numbers, without a possessive 's."""
-    words = [re.sub(r"['’]s$", "", w.strip("'’-")) for w in LATIN_WORD.findall(text)]
-    return [w for w in words if w]
+    """The words of an English question, without a possessive 's."""
+    return word_spans(text)[0]
 
 
 def word_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:

@@ -223,7 +223,7 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
     for rank, pos in enumerate(chunk_positions):
         for i in table.by_chunk[pos]:
             rank_of.setdefault(i, rank)
-    candidates = sorted(set(rank_of) | set(index.search_sentences(query_vector, k_dense)))
+    candidates = _candidates(table, query_vector, chunk_positions, k_dense)
     sims = dict(zip(candidates, index.sentence_scores(query_vector, candidates).tolist()))
     out = []
     by_source: dict[str, float] = {}
@@ -253,3 +253,20 @@ def gather(table: SentenceTable, question: Question, terms: dict[str, float], qu
             source_coverage=by_source[s.source_id],
         ))
     return out
+
+
+def _candidates(table: SentenceTable, query_vector: np.ndarray, chunk_positions: list[int], k_dense: int
+                ) -> list[int]:
+    """The sentences ``gather`` weighs: those of the chunks, and the ``k_dense``
+    nearest the query anywhere, in index order."""
+    return sorted({i for pos in chunk_positions for i in table.by_chunk[pos]}
+                  | set(table.index.search_sentences(query_vector, k_dense)))
+
+
+def nearest_sentences(table: SentenceTable, query_vector: np.ndarray, chunk_positions: list[int], k: int,
+                      k_dense: int) -> list[str]:
+    """The texts of the ``k`` quotable sentences ``gather`` would weigh that lie
+    nearest the query, by their stored vectors."""
+    candidates = [i for i in _candidates(table, query_vector, chunk_positions, k_dense) if table.quotable[i]]
+    scores = table.index.sentence_scores(query_vector, candidates)
+    return [table.index.sentences[candidates[j]].text for j in np.argsort(-scores)[:k]]

@@ -123,16 +123,10 @@ class SentenceTransformerEmbedder:
             with torch.inference_mode():
                 out = m(dict(enc))
             passages[idx] = torch.nn.functional.normalize(out["sentence_embedding"], dim=-1).numpy()
-            tokens, mask = out["token_embeddings"].numpy(), enc["attention_mask"].numpy().astype(bool)
-            for row, i in enumerate(idx):
-                lo, hi = offsets[row, :, 0], offsets[row, :, 1]
-                real = mask[row] & (hi > lo)  # not padding, not <s> or </s>
-                for k, (a, e) in enumerate(spans[i]):
-                    a, e = a + len(prompt), e + len(prompt)
-                    sel = real & (hi > a) & (lo < e)
-                    if sel.any():
-                        v = tokens[row][sel].mean(axis=0)
-                        span_vecs[i][k] = v / (np.linalg.norm(v) or 1.0)
+            pooled = _span_means(out["token_embeddings"].numpy(), offsets, enc["attention_mask"].numpy(),
+                                 [spans[i] for i in idx], len(prompt))
+            for i, vecs in zip(idx, pooled):
+                span_vecs[i] = vecs
         return passages, span_vecs
 
     def word_vectors(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], role: str = "document",
@@ -157,19 +151,7 @@ class SentenceTransformerEmbedder:
             else:  # a model not built as BERT is: the whole pass, its layer read
                 states = m[0].auto_model(**enc, output_hidden_states=True).hidden_states
                 hidden = states[min(layer, len(states) - 1)].numpy()
-        mask = enc["attention_mask"].numpy().astype(bool)
-        out = []
-        for row, text_spans in enumerate(spans):
-            lo, hi = offsets[row, :, 0], offsets[row, :, 1]
-            real = mask[row] & (hi > lo)
-            vecs = np.zeros((len(text_spans), hidden.shape[-1]), np.float32)
-            for k, (a, e) in enumerate(text_spans):
-                sel = real & (hi > a + len(prompt)) & (lo < e + len(prompt))
-                if sel.any():
-                    v = hidden[row][sel].mean(axis=0)
-                    vecs[k] = v / (np.linalg.norm(v) or 1.0)
-            out.append(vecs)
-        return out
+        return _span_means(hidden, offsets, enc["attention_mask"].numpy(), spans, len(prompt))
 
     def _lower_layers(self, n: int):
         """The model's encoder cut after its ``n``-th layer, sharing its weights: the
@@ -210,6 +192,25 @@ class SentenceTransformerEmbedder:
             vec = m(features)["sentence_embedding"][0]
             vec = torch.nn.functional.normalize(vec, dim=-1)
         return vec.numpy().astype(np.float32, copy=False)
+
+
+def _span_means(states: np.ndarray, offsets: np.ndarray, mask: np.ndarray,
+                spans: Sequence[Sequence[tuple[int, int]]], shift: int) -> list[np.ndarray]:
+    """For each row of a tokenized batch, one unit vector per character span of
+    its text: the mean of the token states that overlap the span (``shift``: the
+    prompt's length before the text); zeros where no token falls."""
+    out = []
+    for row, text_spans in enumerate(spans):
+        lo, hi = offsets[row, :, 0], offsets[row, :, 1]
+        real = mask[row].astype(bool) & (hi > lo)  # not padding, not <s> or </s>
+        vecs = np.zeros((len(text_spans), states.shape[-1]), np.float32)
+        for k, (a, e) in enumerate(text_spans):
+            sel = real & (hi > a + shift) & (lo < e + shift)
+            if sel.any():
+                v = states[row][sel].mean(axis=0)
+                vecs[k] = v / (np.linalg.norm(v) or 1.0)
+        out.append(vecs)
+    return out
 
 
 # ------------------------------------------------------------------ build jobs
