@@ -421,8 +421,11 @@ def main() -> int:
     ui = build_ui(sanad, unavailable)
     ui.queue(default_concurrency_limit=CONCURRENCY, max_size=256).launch(
         server_name=config.host, server_port=config.port, share=config.share, auth=auth,
-        css=CSS, js=PAGE_JS, show_error=False, footer_links=[],
+        css=CSS, js=PAGE_JS, show_error=False, footer_links=[], prevent_thread_lock=True,
     )
+    if not unavailable:  # once the page is up: English questions' words, read while it waits for them
+        sanad.warm_english(wait=False)
+    ui.block_thread()  # what launch() does last without prevent_thread_lock
     return 0
 
 

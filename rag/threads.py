@@ -59,12 +59,9 @@ def answering() -> Iterator[None]:
     """Limit the pools while any question is being answered: the first
     question in sets the limit, the last one out restores the originals."""
     global _active, _limiter
-    if not _enabled:
-        yield
-        return
-    pools = _pools()
+    pools = _pools() if _enabled else None
     with _lock:
-        if _active == 0:
+        if _active == 0 and pools is not None:
             _limiter = pools.limit(limits=1)
         _active += 1
     try:
@@ -75,3 +72,9 @@ def answering() -> Iterator[None]:
             if _active == 0 and _limiter is not None:
                 _limiter.restore_original_limits()
                 _limiter = None
+
+
+def busy() -> bool:
+    """Whether a question is being answered now, in any thread: work done
+    ahead of questions waits while it is (``Sanad.warm_english``)."""
+    return _active > 0

@@ -213,20 +213,17 @@ def test_the_aligner_reads_each_passage_once_and_the_question_each_time():
     assert calls[-2:] == [("document", 3), ("query", 1)]
 
 
-def test_the_pipeline_aligns_an_english_question_with_the_sentences_nearest_it(fake_sanad):
-    """The aligner reads at most ALIGNED_SENTENCES of the sentences evidence would
-    weigh, each a quotable sentence of the index, and its pairs reach the gloss."""
+def aligning_sanad(fake_sanad, read: list, embedded: list | None = None, config=None):
+    """A Sanad whose fake embedder also reads words in context: every word its own
+    direction, "revealed" and كشفت one shared (the only pair). It records the
+    passages read in context (``read``) and the texts embedded (``embedded``)."""
     from conftest import fake_reader_decider
-    from rag.answer.crosslingual import ALIGNED_SENTENCES
     from rag.pipeline import Sanad
-
-    read: list[list[str]] = []
 
     class Aligning(type(fake_sanad.embedder)):
         def word_vectors(self, texts, spans, role):
             if role == "document":
                 read.append(list(texts))
-            # every word its own direction, "revealed" and كشفت one shared: the only pair
             out = []
             for text, sp in zip(texts, spans):
                 words = [text[a:b] for a, b in sp]
@@ -236,11 +233,102 @@ def test_the_pipeline_aligns_an_english_question_with_the_sentences_nearest_it(f
                 out.append(rows)
             return out
 
+        def embed_passages(self, texts):
+            if embedded is not None:
+                embedded.extend(texts)
+            return super().embed_passages(texts)
+
     embedder = Aligning.__new__(Aligning)
     embedder.__dict__.update(fake_sanad.embedder.__dict__)
-    sanad = Sanad(fake_sanad.config, embedder=embedder, decider=fake_reader_decider(fake_sanad.config.model))
+    config = config or fake_sanad.config
+    return Sanad(config, embedder=embedder, decider=fake_reader_decider(config.model))
+
+
+def test_the_pipeline_aligns_an_english_question_with_the_sentences_nearest_it(fake_sanad):
+    """The aligner reads at most ALIGNED_SENTENCES of the sentences evidence would
+    weigh, each a quotable sentence of the index, and its pairs reach the gloss."""
+    from rag.answer.crosslingual import ALIGNED_SENTENCES
+
+    read: list[list[str]] = []
+    sanad = aligning_sanad(fake_sanad, read)
     trace = sanad.run("Which network revealed that Musk tried to block the Stargate project?")
     sentences = {s.text for s in sanad.index.sentences}
     assert read and all(1 <= len(batch) <= ALIGNED_SENTENCES and set(batch) <= sentences for batch in read)
     assert any("كشفت" in t.split() for batch in read for t in batch)  # the sentence that says it was read
     assert "كشفت" in words_of(trace.question.text)
+
+
+QUESTION = "Which network revealed that Musk tried to block the Stargate project?"
+
+
+def test_read_ahead_english_questions_read_no_article_text_and_answer_as_before(fake_sanad):
+    """After ``warm_english`` every quotable sentence has been read once, and an
+    English question reads no sentence and embeds none of the articles' words:
+    only its own English words. Its answer is the one a cold Sanad gives."""
+    read: list[list[str]] = []
+    embedded: list[str] = []
+    cold = aligning_sanad(fake_sanad, [], [])
+    sanad = aligning_sanad(fake_sanad, read, embedded)
+    sanad.warm_english()
+    quotable = [s.text for i, s in enumerate(sanad.index.sentences) if sanad.snapshot.table.quotable[i]]
+    assert sorted(t for batch in read for t in batch) == sorted(set(quotable))
+    assert any(is_arabic_word(t) for t in embedded)  # the articles' words were embedded ahead
+    read.clear(), embedded.clear()
+    trace = sanad.run(QUESTION)
+    assert read == [] and embedded and not any(is_arabic_word(t) for t in embedded)
+    before = cold.run(QUESTION)
+    assert (trace.answer.answer, trace.question.text) == (before.answer.answer, before.question.text)
+
+
+def is_arabic_word(text):
+    return any("\u0621" <= c <= "\u064a" for c in text)
+
+
+def test_reading_ahead_waits_while_a_question_is_answered(fake_sanad):
+    from rag import threads
+
+    read: list[list[str]] = []
+    sanad = aligning_sanad(fake_sanad, read)
+    _ = sanad.decider, sanad.snapshot  # loaded first, as warm_up does: only the reading ahead is timed
+    with threads.answering():
+        thread = sanad.warm_english(wait=False)
+        assert thread is not None
+        thread.join(0.3)
+        assert read == [] and thread.is_alive()
+    thread.join(60)
+    assert not thread.is_alive() and read
+
+
+def test_nothing_is_read_ahead_past_the_memories_limits(fake_sanad):
+    from rag.answer.crosslingual import Aligner
+
+    read: list[list[str]] = []
+    sanad = aligning_sanad(fake_sanad, read)
+    sanad._aligner = Aligner(sanad.embedder.word_vectors, limit=10)  # fewer than the articles' sentences
+    sanad.warm_english()
+    assert read == []
+    sanad.run(QUESTION)
+    assert read  # the question still reads its own
+
+
+def test_a_generation_the_watcher_installs_is_read_ahead_too(fake_sanad, config, corpus):
+    import time
+
+    from rag.index import build as bx
+
+    bx.build(config, fake_sanad.embedder)
+    read: list[list[str]] = []
+    sanad = aligning_sanad(fake_sanad, read, config=config)
+    sanad.warm_english()
+    (corpus / "falcon.md").write_text("---\ntitle: فالكون للطيران\n---\n"
+                                      "أعلنت شركة فالكون للطيران أن رحلتها الأولى إلى جزيرة سقطرى ستنطلق في مارس.\n",
+                                      encoding="utf-8")
+    stop = sanad.watch(interval=0.1)
+    try:
+        bx.build(config, fake_sanad.embedder)
+        deadline = time.time() + 30
+        while not any("سقطرى" in t for batch in read for t in batch) and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+    assert any("سقطرى" in t for batch in read for t in batch)

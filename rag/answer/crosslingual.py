@@ -221,6 +221,13 @@ class Aligner:
         words, spans = word_spans(reordered(question))
         if not words:
             return {}
+        memo = self.remember(passages)
+        (vectors,) = self._vectors([reordered(question)], [spans], "query")
+        found = [memo[p] for p in dict.fromkeys(passages) if p in memo]
+        return align(words, np.asarray(vectors, dtype=np.float32), found)
+
+    def remember(self, passages: Sequence[str]) -> dict[str, tuple[list[str], np.ndarray]]:
+        """Read the passages not yet remembered; the memory that holds them."""
         memo = self._memo
         new = [p for p in dict.fromkeys(passages) if p not in memo]
         if len(memo) + len(new) > self._limit:
@@ -230,9 +237,11 @@ class Aligner:
             split = [word_spans(p) for p in new]
             for p, (w, _), v in zip(new, split, self._vectors(new, [sp for _, sp in split], "document")):
                 memo[p] = (w, np.asarray(v, dtype=np.float16))
-        (vectors,) = self._vectors([reordered(question)], [spans], "query")
-        found = [memo[p] for p in dict.fromkeys(passages) if p in memo]
-        return align(words, np.asarray(vectors, dtype=np.float32), found)
+        return memo
+
+    @property
+    def limit(self) -> int:
+        return self._limit
 
 
 class WordVectors:
@@ -245,6 +254,10 @@ class WordVectors:
     def __init__(self, embed: Embed, limit: int = 20_000):  # 20,000 x 384 floats: 31 MB
         self._embed, self._limit = embed, limit
         self._memo: dict[str, np.ndarray] = {}
+
+    @property
+    def limit(self) -> int:
+        return self._limit
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         memo = self._memo
