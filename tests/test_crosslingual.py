@@ -59,6 +59,9 @@ def test_a_question_not_english_or_with_no_question_word_is_returned_as_it_is(qu
 
 def test_question_words_longest_first():
     assert opening("how much did it cost".split()) == ("كم", 2)
+    assert opening("How many employees does xAI have".split()) == ("كم عدد", 2)  # a count, not a sum of money
+    assert opening("how many billion dollars did it raise".split()) == ("كم", 2)  # unless it counts money
+    assert opening("How old is Sam Altman".split()) == ("كم عمر", 2)
     assert opening("how did he say".split()) == ("كيف", 1)
     assert opening("In which year did".split()) == ("في أي عام", 3)
     assert opening("Did Musk leave".split()) == ("هل", 1)

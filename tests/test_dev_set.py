@@ -54,7 +54,7 @@ def test_answerable_questions_are_answered_from_the_expected_source(results):
 
 def test_unanswerable_questions_are_refused(results):
     _, rows, answers = results
-    assert evalsets.rates(rows, answers)["unanswerable_refused"] >= 0.45
+    assert evalsets.rates(rows, answers)["unanswerable_refused"] >= 0.50
 
 
 def test_held_out_split_is_not_much_worse(results):
@@ -101,12 +101,14 @@ def test_english_questions_are_answered_through_their_gloss(results):
     read as English, and 5 of 11 English unanswerable rows refused, against 8
     (EVALUATION.md, "English questions glossed"). With words aligned in context
     first, on 63 rows: 41 answered correctly, against 30 without, and 8 of 22
-    refused either way (EVALUATION.md, "English questions aligned"). The answer
-    keeps the question as typed."""
+    refused either way (EVALUATION.md, "English questions aligned"); with "how
+    many" and "how old" glossed as the count and age they ask, 40 and 11 of 22
+    (EVALUATION.md, "English questions read ahead"). The answer keeps the
+    question as typed."""
     _, rows, answers = results
     english = [(r, a) for r, a in zip(rows, answers) if is_english(r.question) and not r.history]
     answerable = [evalsets.correct(r, a) for r, a in english if r.answerable]
     refused = [evalsets.correct(r, a) for r, a in english if not r.answerable]
     assert len(answerable) >= 63 and sum(answerable) >= 37
-    assert len(refused) >= 22 and sum(refused) >= 6
+    assert len(refused) >= 22 and sum(refused) >= 9
     assert all(a.question == r.question for r, a in english)

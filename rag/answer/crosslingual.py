@@ -34,7 +34,7 @@ Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row 
 
 # What a question opens with, longest first; "how much" asks an amount, "how" a manner.
 QUESTION_WORDS: tuple[tuple[str, str], ...] = (
-    ("how much", "كم"), ("how many", "كم"), ("how long", "كم مدة"), ("how quickly", "كم"), ("how old", "كم"),
+    ("how much", "كم"), ("how many", "كم عدد"), ("how long", "كم مدة"), ("how quickly", "كم"), ("how old", "كم عمر"),
     ("in which year", "في أي عام"), ("in what year", "في أي عام"), ("what year", "في أي عام"),
     ("in which", "في أي"), ("in what", "في أي"), ("on which", "في أي"), ("on what", "في أي"),
     ("when", "متى"), ("where", "أين"), ("who", "من"), ("whom", "من"), ("whose", "من"), ("why", "لماذا"),
@@ -42,6 +42,9 @@ QUESTION_WORDS: tuple[tuple[str, str], ...] = (
     ("is", "هل"), ("are", "هل"), ("was", "هل"), ("were", "هل"), ("does", "هل"), ("do", "هل"),
     ("did", "هل"), ("can", "هل"), ("could", "هل"), ("will", "هل"), ("has", "هل"), ("have", "هل"),
 )
+# "How many" asks a count and "how old" an age, as "كم عدد" and "كم عمر" do, which a sum of money does
+# not answer (forms.py); unless what is counted is money ("how many dollars"), then it is a bare "كم".
+MONEY_WORDS = frozenset("dollar dollars euro euros pound pounds riyal riyals dirham dirhams yen yuan".split())
 # Words that say how a sentence is built, not what it is about: dropped.
 FUNCTION_WORDS = frozenset("""
 a an the of in on at to for from by with into onto about as than then that this these those it its
@@ -98,6 +101,8 @@ def opening(words: Sequence[str]) -> tuple[str, int]:
     for english, arabic in QUESTION_WORDS:
         parts = english.split()
         if lowered[:len(parts)] == parts:
+            if arabic == "كم عدد" and MONEY_WORDS & set(lowered[len(parts):len(parts) + 3]):
+                return "كم", len(parts)
             return arabic, len(parts)
     return "", 0
 

@@ -64,9 +64,9 @@ _NUMERIC_FRAME = _words("""
 مليون مليار ألف
 about around over more than less nearly almost some and to in of the year
 """)
-# "كم مرة", "كم سنة", "كم عدد": a count or a length of time, not a sum of money.
+# "كم مرة", "كم سنة", "كم عدد", "كم مدة": a count or a length of time, not a sum of money.
 _NOT_MONEY_AFTER_KAM = _words("""
-مرة مره مرات عدد سنة سنه سنوات سنين عام عاما أعوام يوم يوما أيام شهر شهرا أشهر شهور ساعة ساعه ساعات
+مرة مره مرات عدد مدة المدة سنة سنه سنوات سنين عام عاما أعوام يوم يوما أيام شهر شهرا أشهر شهور ساعة ساعه ساعات
 دقيقة دقيقه دقائق ثانية ثانيه ثوان أسبوع أسبوعا أسابيع عقد عقود قرن قرون شخص شخصا موظف موظفا
 """)
 # Durations and ages asked with a verb: "كم تستغرق", "كم استمر", "كم عمر".
@@ -92,9 +92,26 @@ def _tokens(text: str) -> list[str]:
     return _WORD.findall(normalize(text))
 
 
+# A currency's name that names something else: "ريال مدريد" is a football club (ARCD has
+# questions on it: "أين لعب رونالدو؟"), "يورو 2016" a championship.
+_CLUBS_AFTER_REAL = _words("مدريد سوسيداد بيتيس سرقسطة مايوركا بلد أوفييدو")
+
+
 def is_money(span: str) -> bool:
-    return any(c in _CURRENCY_SIGNS for c in span) or any(
-        any(b in CURRENCIES for b in _bare(w)) for w in _tokens(span))
+    if any(c in _CURRENCY_SIGNS for c in span):
+        return True
+    words = _tokens(span)
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        bare = _bare(w)
+        if not any(b in CURRENCIES for b in bare):
+            continue
+        if "ريال" in bare and nxt in _CLUBS_AFTER_REAL:
+            continue
+        if "يورو" in bare and re.fullmatch(r"(19|20)\d\d", nxt):
+            continue
+        return True
+    return False
 
 
 def has_number(span: str) -> bool:
