@@ -15,6 +15,8 @@ from rag.answer.question import analyze
     ("كم مرة التقى ماسك وألتمان؟", "50 ألف دولار"),
     ("كم سنة انتظر ألتمان السيارة؟", "50 ألف دولار"),
     ("كم مدة انتظار ألتمان للسيارة؟", "50 ألف دولار"),  # also as the English "How long" is glossed
+    ("كم مرة التقى ماسك وألتمان خلال العام؟", "أكتوبر 2025"),  # a count is not a year
+    ("كم عدد الاجتماعات بينهما؟", "في عام 2025"),
     ("كم عدد xAI موظفي؟", "2 مليار دولار"),  # "How many employees does xAI have?" as glossed
     ("كم تستغرق رودستر للتسارع؟", "250 ألف دولار"),
     ("كم بلغت رسوم الحجز؟", "شركة تسلا"),  # "كم" wants a number
@@ -59,6 +61,7 @@ def test_a_form_the_question_rules_out(question, span):
     ("How much did Nvidia invest?", "$2 billion"),
     ("كم دام حكم سلاطين الدولة العثمانية؟", "من عام 1299م إلى عام 1922م"),  # how long: years may say it
     ("كم من الوقت استغرق الأمر؟", "في عام 1849"),
+    ("كم سنة بقي في الحكم؟", "منذ عام 1999"),  # a length of time may be years
     ("كم عدد سكان المدينة؟", "2000 نسمة"),  # a bare number may be a count
     ("كم بلغت رسوم الحجز عام 2018؟", "50 ألف دولار عام 2018"),
 ])

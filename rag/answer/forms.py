@@ -65,9 +65,11 @@ _NUMERIC_FRAME = _words("""
 about around over more than less nearly almost some and to in of the year
 """)
 # "كم مرة", "كم سنة", "كم عدد", "كم مدة": a count or a length of time, not a sum of money.
-_NOT_MONEY_AFTER_KAM = _words("""
-مرة مره مرات عدد مدة المدة سنة سنه سنوات سنين عام عاما أعوام يوم يوما أيام شهر شهرا أشهر شهور ساعة ساعه ساعات
-دقيقة دقيقه دقائق ثانية ثانيه ثوان أسبوع أسبوعا أسابيع عقد عقود قرن قرون شخص شخصا موظف موظفا
+# A count is not a year either ("كم مرة التقيا؟" is not answered by "أكتوبر 2025"); a length of time may be years.
+_COUNTS_AFTER_KAM = _words("مرة مره مرات عدد شخص شخصا موظف موظفا")
+_NOT_MONEY_AFTER_KAM = _COUNTS_AFTER_KAM | _words("""
+مدة المدة سنة سنه سنوات سنين عام عاما أعوام يوم يوما أيام شهر شهرا أشهر شهور ساعة ساعه ساعات
+دقيقة دقيقه دقائق ثانية ثانيه ثوان أسبوع أسبوعا أسابيع عقد عقود قرن قرون
 """)
 # Durations and ages asked with a verb: "كم تستغرق", "كم استمر", "كم عمر".
 _NOT_MONEY_VERBS = _words("تستغرق يستغرق استغرق استغرقت استمر استمرت دام دامت يدوم تدوم عمر عمره عمرها")
@@ -168,7 +170,8 @@ def contradicts(question: Question, span: str, following: str = "") -> bool:
         # An amount or a count is not a year: "كم سعر سهم سبيس إكس؟" is not answered by "منتصف
         # عام 2026". Unless time is asked ("كم دام", "كم من الوقت", "كم سنة"): a span of years
         # may say how long. Of 233 such questions in ARCD and AAQAD train none has a gold of years only.
-        timed = counted or " الوقت " in padded or re.search(r"\bhow (?:long|old)\b", padded)
+        count = any(any(b in _COUNTS_AFTER_KAM for b in _bare(a)) for a in after)
+        timed = (counted and not count) or " الوقت " in padded or re.search(r"\bhow (?:long|old)\b", padded)
         return not has_number(span) or (not timed and only_years(span))
     if question.kind in ("person", "place"):
         return money or names_nothing(span)
