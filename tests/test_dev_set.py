@@ -60,7 +60,7 @@ def test_unanswerable_questions_are_refused(results):
 def test_held_out_split_is_not_much_worse(results):
     _, rows, answers = results
     check = evalsets.rates(rows, answers, "check")
-    assert check["answerable_correct"] >= 0.72 and check["unanswerable_refused"] >= 0.25
+    assert check["answerable_correct"] >= 0.72 and check["unanswerable_refused"] >= 0.35
 
 
 def test_every_citation_is_verbatim_and_answers_are_arabic(results):
