@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..text import STOPWORDS, normalize, strip_diacritics
+from .forms import CURRENCIES
 
 Embed = Callable[[Sequence[str]], np.ndarray]  # texts -> unit vectors, one row each
 
@@ -44,7 +45,6 @@ QUESTION_WORDS: tuple[tuple[str, str], ...] = (
 )
 # "How many" asks a count and "how old" an age, as "كم عدد" and "كم عمر" do, which a sum of money does
 # not answer (forms.py); unless what is counted is money ("how many dollars"), then it is a bare "كم".
-MONEY_WORDS = frozenset("dollar dollars euro euros pound pounds riyal riyals dirham dirhams yen yuan".split())
 # Words that say how a sentence is built, not what it is about: dropped.
 FUNCTION_WORDS = frozenset("""
 a an the of in on at to for from by with into onto about as than then that this these those it its
@@ -101,7 +101,7 @@ def opening(words: Sequence[str]) -> tuple[str, int]:
     for english, arabic in QUESTION_WORDS:
         parts = english.split()
         if lowered[:len(parts)] == parts:
-            if arabic == "كم عدد" and MONEY_WORDS & set(lowered[len(parts):len(parts) + 3]):
+            if arabic == "كم عدد" and CURRENCIES & set(lowered[len(parts):len(parts) + 3]):
                 return "كم", len(parts)
             return arabic, len(parts)
     return "", 0

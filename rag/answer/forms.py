@@ -41,7 +41,7 @@ jan feb mar apr jun jul aug sep sept oct nov dec
 CURRENCIES = _words("""
 دولار دولارا دولارات دولارًا يورو ريال ريالا ريالات جنيه جنيها جنيهات درهم دراهم دينار دنانير ليرة ليرات
 يوان روبية روبيات استرليني إسترليني فرنك فرنكات بيزو روبل
-dollar dollars usd euro euros eur pound pounds gbp riyal riyals dirham dirhams yuan
+dollar dollars usd euro euros eur pound pounds gbp riyal riyals dirham dirhams yuan yen
 """)
 _CURRENCY_SIGNS = frozenset("$€£¥")
 NUMBERS = _words("""
